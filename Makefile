@@ -1,0 +1,63 @@
+# loginvault — the two commands a new machine needs:
+#   make demo   run the main job end to end on a private PostgreSQL + local SQS
+#   make test   install what is missing, build, start servers, run every test
+#
+# By hand: make db-up / make psql / make db-down, make sqs-up / make sqs-down,
+# make down (both), make build, make install PREFIX=/usr/local.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+LOCAL   := .build/local
+DEV_PG  := $(LOCAL)/pg
+DEV_SQS := $(LOCAL)/sqs
+PREFIX  ?= /usr/local
+SWIFT_BUILD_FLAGS ?=
+BIN = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/loginvault
+
+.PHONY: help deps build test demo db-up db-down psql sqs-up sqs-down down install clean
+
+help:
+	@sed -n '2,7p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	@swift build $(SWIFT_BUILD_FLAGS) 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+	@test -x "$(BIN)"
+
+test: deps
+	@swift build --build-tests $(SWIFT_BUILD_FLAGS) 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|^Compiling|^Building|^Write' || true
+	@scripts/with-servers.sh scripts/run-tests.sh
+
+demo: build db-up sqs-up
+	@source $(DEV_PG)/env && source $(DEV_SQS)/env && LOGINVAULT_BIN="$(BIN)" scripts/demo.sh
+
+db-up: deps
+	@scripts/pg-cluster.sh start $(DEV_PG)
+	@source $(DEV_PG)/env && echo "PostgreSQL on $$PGHOST:$$PGPORT (data in $$LOGINVAULT_PGDATA); 'source $(DEV_PG)/env' to use it"
+
+db-down:
+	@scripts/pg-cluster.sh stop $(DEV_PG)
+
+psql: db-up
+	@source $(DEV_PG)/env && psql -d $${DB:-loginvault_demo}
+
+sqs-up: deps
+	@scripts/moto.sh start $(DEV_SQS)
+	@source $(DEV_SQS)/env && echo "moto_server (SQS) on $$LOGINVAULT_TEST_SQS_ENDPOINT"
+
+sqs-down:
+	@scripts/moto.sh stop $(DEV_SQS)
+
+down: sqs-down db-down
+
+install: build
+	install -d "$(PREFIX)/bin" "$(PREFIX)/share/loginvault"
+	install -m 755 "$(BIN)" "$(PREFIX)/bin/loginvault"
+	cp -R sql "$(PREFIX)/share/loginvault/"
+
+clean: down
+	rm -rf .build

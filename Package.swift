@@ -1,0 +1,75 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// loginvault: moves login events from SQS into PostgreSQL, where they are masked.
+///
+/// Targets, from the bottom up; each one has its own test target:
+/// - `CLibPQ`: the system library (libpq, from `libpq-dev`).
+/// - `Postgres`: a small, safe Swift wrapper over libpq.
+/// - `SigV4`: AWS Signature Version 4 signing.
+/// - `SQS`: an SQS client over the AWS JSON 1.0 protocol.
+/// - `LoginVault`: the jobs (`migrate`, `load`), knowing both sides.
+/// - `loginvault`: the command line, thin.
+let package = Package(
+    name: "loginvault",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "loginvault", targets: ["loginvault"]),
+        .library(name: "LoginVault", targets: ["LoginVault"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "Postgres",
+            dependencies: ["CLibPQ"]
+        ),
+        .target(
+            name: "SigV4",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        .target(
+            name: "SQS",
+            dependencies: [
+                "SigV4",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "LoginVault",
+            dependencies: [
+                "Postgres",
+                "SQS",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "loginvault",
+            dependencies: [
+                "LoginVault",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
+        .testTarget(name: "SigV4Tests", dependencies: ["SigV4"]),
+        .testTarget(name: "SQSTests", dependencies: ["SQS"]),
+        .testTarget(name: "LoginVaultTests", dependencies: ["LoginVault", "loginvault"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

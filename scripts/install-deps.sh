@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what loginvault needs to build, test and run its local environment,
+# only what is missing, quietly. Safe to run again.
+set -euo pipefail
+
+need_apt=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for pkg in postgresql postgresql-contrib libpq-dev postgresql-15-pgtap postgresql-15-cron libtap-parser-sourcehandler-pgtap-perl; do
+  have_pkg "$pkg" || need_apt+=("$pkg")
+done
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "loginvault: missing Debian packages: ${need_apt[*]}" >&2
+    echo "  run: sudo apt-get install -y ${need_apt[*]}" >&2
+    exit 1
+  fi
+  echo "Installing Debian packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # An old or empty package list finds nothing: refresh it once, then install.
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import moto, flask, flask_cors, boto3' >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1; then
+  echo "Installing moto[server] and boto3 (pip)"
+  "$PYTHON" -m pip install -q --disable-pip-version-check 'moto[server]' boto3
+  command -v pyenv >/dev/null 2>&1 && pyenv rehash || true
+fi

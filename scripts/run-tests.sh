@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test suite against the servers that with-servers.sh started:
+# the Swift tests (swift test) and the SQL tests (pgTAP, by pg_prove).
+# Every suite runs even when an earlier one fails; the exit status is non-zero
+# if any failed.
+set -uo pipefail
+export LOGINVAULT_REQUIRE_INTEGRATION=1
+bin=$(swift build --show-bin-path)
+status=0
+
+echo "== Swift tests (swift test)"
+swift test --skip-build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || status=1
+
+echo "== SQL tests (pgTAP, pg_prove)"
+db=loginvault_test
+psql -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || status=1
+if "$bin/loginvault" migrate --database "dbname=$db" --migrations-dir sql/migrations >/dev/null \
+   && psql -qX -d "$db" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pgtap' >/dev/null; then
+  PGDATABASE=$db pg_prove --failures --recurse Tests/sql || status=1
+else
+  echo "could not prepare $db for pgTAP" >&2
+  status=1
+fi
+exit $status
