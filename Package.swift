@@ -66,10 +66,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
+        // Shared by the test targets: which servers are there, scratch databases.
+        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4"]),
         .testTarget(name: "SQSTests", dependencies: ["SQS"]),
-        .testTarget(name: "LoginVaultTests", dependencies: ["LoginVault", "loginvault"]),
+        .testTarget(name: "LoginVaultTests", dependencies: ["LoginVault", "loginvault", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )
