@@ -1,0 +1,57 @@
+import Postgres
+
+/// Why `migrate` stopped. Each case names the file it is about.
+public enum MigrationError: Error, Sendable, CustomStringConvertible {
+    /// No migrations directory was found; lists where it looked.
+    case directoryNotFound([String])
+    /// A `.sql` file whose name is not `NNNN_description.sql`, or unreadable.
+    case invalidFile(String, String)
+    /// Two files with the same version.
+    case duplicateVersion(Int, [String])
+    /// Versions must run 1, 2, 3... with no hole.
+    case gap(missing: Int, before: String)
+    /// Applied migrations whose files changed or disappeared.
+    case drift([MigrationState])
+    /// A file with a version lower than one already applied, that was never applied.
+    case outOfOrder(pending: String, latestApplied: Int)
+    /// A migration failed; it was rolled back completely.
+    case failed(fileName: String, error: PostgresError)
+
+    public var description: String {
+        switch self {
+        case .directoryNotFound(let places):
+            return "no migrations directory found; looked in:\n" + places.map { "  \($0)" }.joined(separator: "\n")
+                + "\nPass --migrations-dir DIR (or set LOGINVAULT_MIGRATIONS_DIR)."
+        case .invalidFile(let file, let why):
+            return "\(file) \(why) (expected NNNN_description.sql, e.g. 0001_create_schema.sql)"
+        case .duplicateVersion(let version, let files):
+            return "version \(version) is used by more than one file: \(files.joined(separator: ", "))"
+        case .gap(let missing, let before):
+            return "migration version \(missing) is missing (the next file is \(before)); versions must have no gaps"
+        case .drift(let states):
+            let lines = states.map { state -> String in
+                switch state.status {
+                case .changed:
+                    return "  \(state.fileName): changed since it was applied (checksum \(state.appliedChecksum ?? "?") -> \(state.fileChecksum ?? "?"))"
+                case .missing:
+                    return "  \(state.fileName): applied, but the file is gone"
+                default:
+                    return "  \(state.fileName)"
+                }
+            }
+            return "refusing to migrate: applied migrations differ from their files:\n" + lines.joined(separator: "\n")
+                + "\nMigrations are forward-only: put the change in a new migration and restore the file."
+                + "\nIf the edit is deliberate and harmless (a comment), run `loginvault migrate --repair` to record the files as they are now."
+        case .outOfOrder(let pending, let latest):
+            return "\(pending) was never applied, but version \(latest) already was; give it a version after \(latest)"
+        case .failed(let file, let error):
+            var text = "migration \(file) failed and was rolled back: "
+            if let state = error.sqlState { text += "SQLSTATE \(state): " }
+            text += error.message
+            if let detail = error.detail { text += "\nDETAIL: \(detail)" }
+            if let hint = error.hint { text += "\nHINT: \(hint)" }
+            if let context = error.context { text += "\nCONTEXT: \(context)" }
+            return text
+        }
+    }
+}

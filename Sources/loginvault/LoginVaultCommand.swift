@@ -1,0 +1,20 @@
+import ArgumentParser
+
+/// The `loginvault` command line: subcommands for each job.
+@main
+struct LoginVaultCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "loginvault",
+        abstract: "Move login events from SQS into PostgreSQL, where their PII is masked.",
+        discussion: """
+            loginvault only moves raw JSON from an SQS queue into the raw_logins staging \
+            table; the masking, validation and upsert into user_logins happen inside \
+            PostgreSQL (sql/migrations), where a DBA can read and run them.
+
+            Connections follow libpq: --database takes a connection string or URI, \
+            else DATABASE_URL, else the PG* variables, ~/.pgpass and service files.
+            """,
+        version: "0.1.0",
+        subcommands: [MigrateCommand.self]
+    )
+}

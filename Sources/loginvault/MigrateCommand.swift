@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import LoginVault
+import Postgres
+
+/// Exit codes scripts can rely on.
+enum ExitCodes {
+    /// A database, file or SQL error (the message says which).
+    static let failure = ExitCode(1)
+    /// Applied migrations differ from their files; nothing was applied.
+    static let drift = ExitCode(2)
+    /// `migrate status --check`: migrations are pending.
+    static let pending = ExitCode(3)
+}
+
+/// Reports an error on standard error and turns it into an exit code.
+func fail(_ error: Error) -> ExitCode {
+    let message: String
+    switch error {
+    case let error as MigrationError: message = error.description
+    case let error as PostgresError: message = error.description
+    default: message = String(describing: error)
+    }
+    FileHandle.standardError.write(Data("loginvault: \(message)\n".utf8))
+    if case MigrationError.drift = error { return ExitCodes.drift }
+    return ExitCodes.failure
+}
+
+/// `loginvault migrate`: applies the versioned SQL of sql/migrations.
+struct MigrateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "migrate",
+        abstract: "Apply the pending SQL migrations, in order, each in its own transaction.",
+        discussion: """
+            Migrations are the files sql/migrations/NNNN_description.sql. Each runs once, \
+            in version order, inside a transaction: a failing one is rolled back completely \
+            and stops the run. What was applied is recorded in loginvault.schema_migrations \
+            (version, description, sha256 checksum, who, when, how long).
+
+            Two migrate processes at once are safe: an advisory lock makes the second \
+            wait, then find nothing to do. An applied file that changed or disappeared \
+            makes migrate refuse (exit 2) until it is restored, or --repair is given.
+
+            Exit codes: 0 success (including nothing to do); 1 error (connection, file, \
+            SQL); 2 applied migrations drifted from their files; 64 bad usage.
+            """,
+        subcommands: [MigrateStatusCommand.self]
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var location: MigrationsLocationOptions
+    @OptionGroup var logging: LoggingOptions
+
+    @Flag(help: "Show what would be applied, change nothing.")
+    var dryRun = false
+
+    @Flag(help: ArgumentHelp(
+        "Accept applied files that changed (record their new checksum) or disappeared (forget them), then migrate.",
+        discussion: "Use only when the change is harmless (a comment): the database is not changed to match."))
+    var repair = false
+
+    func run() throws {
+        let logger = logging.makeLogger("loginvault.migrate")
+        do {
+            let directory = try location.directory()
+            let migrations = try MigrationDirectory.load(directory)
+            let connection = try database.connect()
+            connection.onNotice = { notice in logger.info("\(notice.severity): \(notice.message)") }
+            let migrator = Migrator(connection: connection, migrations: migrations, logger: logger)
+            let report = try migrator.migrate(dryRun: dryRun, repair: repair)
+            for state in report.repaired {
+                print("repaired  \(state.fileName) (\(state.status.rawValue))")
+            }
+            if report.applied.isEmpty {
+                print("Nothing to migrate: all \(migrations.count) migrations of \(directory.path) are applied.")
+            } else {
+                let verb = dryRun ? "would apply" : "applied"
+                for migration in report.applied { print("\(verb)  \(migration.fileName)") }
+                print(dryRun ? "Dry run: \(report.applied.count) pending, nothing changed."
+                             : "Applied \(report.applied.count) migration(s).")
+            }
+        } catch {
+            throw fail(error)
+        }
+    }
+}
+
+/// `--migrations-dir`: where the SQL files are.
+struct MigrationsLocationOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "The directory of NNNN_description.sql files.",
+        discussion: """
+            Default: LOGINVAULT_MIGRATIONS_DIR, else <prefix>/share/loginvault/sql/migrations \
+            next to the installed executable, else the sql/migrations of the source tree \
+            it was built in, else ./sql/migrations.
+            """,
+        valueName: "dir"))
+    var migrationsDir: String?
+
+    func directory() throws -> URL {
+        try MigrationDirectory.locate(explicit: migrationsDir)
+    }
+}
+
+/// `loginvault migrate status`: applied, pending, changed and missing migrations.
+struct MigrateStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show each migration: applied, pending, changed (file edited since) or missing (file gone).",
+        discussion: "Exit codes: 0 no drift; 1 error; 2 a migration changed or is missing; 3 pending migrations with --check."
+    )
+
+    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var location: MigrationsLocationOptions
+    @OptionGroup var logging: LoggingOptions
+
+    @Flag(help: "Exit with 3 when migrations are pending (for deploy scripts).")
+    var check = false
+
+    func run() throws {
+        let logger = logging.makeLogger("loginvault.migrate")
+        let states: [MigrationState]
+        do {
+            let migrations = try MigrationDirectory.load(try location.directory())
+            let connection = try database.connect()
+            states = try Migrator(connection: connection, migrations: migrations, logger: logger).status()
+        } catch {
+            throw fail(error)
+        }
+        print(MigrationStatusTable.render(states))
+        if states.contains(where: { $0.status == .changed || $0.status == .missing }) { throw ExitCodes.drift }
+        if check, states.contains(where: { $0.status == .pending }) { throw ExitCodes.pending }
+    }
+}
+
+/// Renders migration states as an aligned text table.
+enum MigrationStatusTable {
+    static func render(_ states: [MigrationState]) -> String {
+        let header = ["VERSION", "FILE", "STATE", "APPLIED AT (UTC)", "BY", "TIME"]
+        let rows = states.map { state in
+            [String(format: "%04d", state.version), state.fileName, state.status.rawValue,
+             state.appliedAt ?? "-", state.appliedBy ?? "-",
+             state.executionMilliseconds.map { "\($0) ms" } ?? "-"]
+        }
+        let widths = header.indices.map { column in
+            ([header] + rows).map { $0[column].count }.max() ?? 0
+        }
+        func line(_ cells: [String]) -> String {
+            zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+        let counts = Dictionary(grouping: states, by: \.status).mapValues(\.count)
+        let summary = [MigrationState.Status.applied, .pending, .changed, .missing]
+            .map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n\(summary)"
+    }
+}

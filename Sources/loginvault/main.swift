@@ -1,1 +1,0 @@
-print("loginvault: under construction")
