@@ -13,10 +13,10 @@ swift test --skip-build 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || status=1
 
 echo "== SQL tests (pgTAP, pg_prove)"
 db=loginvault_test
-psql -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || status=1
-if "$bin/loginvault" migrate --database "dbname=$db" --migrations-dir sql/migrations >/dev/null \
+PGOPTIONS="-c client_min_messages=warning" psql -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || status=1
+if "$bin/loginvault" migrate --database "dbname=$db" --migrations-dir sql/migrations --log-level warning >/dev/null \
    && psql -qX -d "$db" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pgtap' >/dev/null; then
-  PGDATABASE=$db pg_prove --failures --recurse Tests/sql || status=1
+  PGDATABASE=$db pg_prove --failures --ext .sql --recurse Tests/sql || status=1
 else
   echo "could not prepare $db for pgTAP" >&2
   status=1
