@@ -20,7 +20,7 @@ python3 scripts/seed-queue.py --purge --queue login-queue examples/login-queue-s
 echo "== loginvault migrate"
 "$LOGINVAULT_BIN" migrate --database "dbname=$db" --log-level warning
 
-if ! "$LOGINVAULT_BIN" help load >/dev/null 2>&1; then
+if ! "$LOGINVAULT_BIN" load --help >/dev/null 2>&1; then
   echo "== loginvault load is not built yet: stopping after migrate."
   exit 0
 fi
