@@ -21,8 +21,7 @@ COMMENT ON TABLE loginvault.process_runs IS
 CREATE TABLE IF NOT EXISTS loginvault.reveal_audit (
   audit_id    bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   revealed_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-  revealed_by name        NOT NULL DEFAULT session_user,  -- the login role, even after SET ROLE
-  acting_role name        NOT NULL,                       -- the role it acted as
+  revealed_by name        NOT NULL DEFAULT session_user,  -- the login role (also after SET ROLE)
   what        text        NOT NULL CHECK (what IN ('user_login', 'rejected_login')),
   login_id    bigint,                                     -- for what = 'user_login'
   message_id  text,                                       -- for what = 'rejected_login'
