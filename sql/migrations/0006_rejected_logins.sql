@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS public.rejected_logins (
   rejected_at    timestamptz NOT NULL DEFAULT now(),
   sent_at        timestamptz,
   receive_count  integer,
-  key_id         integer     NOT NULL REFERENCES loginvault.keys (key_id),
+  key_id         integer     NOT NULL,   -- loginvault.keys.key_id (guarded in 0012)
   body_encrypted bytea       NOT NULL   -- pgp_sym_encrypt(the body as received)
 );
 COMMENT ON TABLE public.rejected_logins IS

@@ -64,9 +64,11 @@ BEGIN
 
   WITH claimed AS (
     -- Claim and remove in one step; rows another run has locked are skipped.
+    -- (By ctid: a TID scan of the claimed rows, not a scan of the table.
+    -- A locked row's ctid cannot change under us.)
     DELETE FROM public.raw_logins r
-     WHERE r.message_id IN (SELECT s.message_id FROM public.raw_logins s
-                             LIMIT batch_size FOR UPDATE SKIP LOCKED)
+     WHERE r.ctid = ANY (ARRAY(SELECT s.ctid FROM public.raw_logins s
+                                LIMIT batch_size FOR UPDATE SKIP LOCKED))
     RETURNING r.message_id, r.body, r.sent_at, r.receive_count,
               (coalesce(r.sent_at, r.staged_at) AT TIME ZONE 'UTC')::date AS create_date
   ),
@@ -75,38 +77,53 @@ BEGIN
            f.user_id, f.device_type, f.locale, f.app_version, f.ip, f.device_id,
            f.ip_canonical, f.device_id_trimmed,
            CASE
-             WHEN jsonb_typeof(c.body) <> 'object'                    THEN 'not_an_object'
-             WHEN jsonb_typeof(c.body->'user_id') IS NULL
-               OR jsonb_typeof(c.body->'user_id') = 'null'            THEN 'missing_user_id'
-             WHEN jsonb_typeof(c.body->'user_id') <> 'string'         THEN 'wrong_type:user_id'
-             WHEN loginvault.trim_ws(f.user_id) = ''                  THEN 'missing_user_id'
-             WHEN length(f.user_id) > 128                             THEN 'too_long:user_id'
-             WHEN jsonb_typeof(c.body->'device_type') NOT IN ('string', 'null') THEN 'wrong_type:device_type'
-             WHEN length(f.device_type) > 32                          THEN 'too_long:device_type'
-             WHEN jsonb_typeof(c.body->'locale') NOT IN ('string', 'null') THEN 'wrong_type:locale'
-             WHEN length(f.locale) > 32                               THEN 'too_long:locale'
-             WHEN jsonb_typeof(c.body->'app_version') NOT IN ('string', 'null') THEN 'wrong_type:app_version'
-             WHEN length(f.app_version) > 32                          THEN 'too_long:app_version'
-             WHEN jsonb_typeof(c.body->'device_id') NOT IN ('string', 'null') THEN 'wrong_type:device_id'
-             WHEN length(f.device_id) > 256                           THEN 'too_long:device_id'
-             WHEN jsonb_typeof(c.body->'ip') NOT IN ('string', 'null') THEN 'wrong_type:ip'
-             WHEN length(f.ip) > 64                                   THEN 'too_long:ip'
-             WHEN f.ip IS NOT NULL AND f.ip_canonical IS NULL         THEN 'invalid_ip'
+             WHEN jsonb_typeof(c.body) <> 'object'                   THEN 'not_an_object'
+             WHEN t.user_id IS NULL OR t.user_id = 'null'            THEN 'missing_user_id'
+             WHEN t.user_id <> 'string'                              THEN 'wrong_type:user_id'
+             WHEN loginvault.trim_ws(f.user_id) = ''                 THEN 'missing_user_id'
+             WHEN length(f.user_id) > 128                            THEN 'too_long:user_id'
+             WHEN t.device_type NOT IN ('string', 'null')            THEN 'wrong_type:device_type'
+             WHEN length(f.device_type) > 32                         THEN 'too_long:device_type'
+             WHEN t.locale NOT IN ('string', 'null')                 THEN 'wrong_type:locale'
+             WHEN length(f.locale) > 32                              THEN 'too_long:locale'
+             WHEN t.app_version NOT IN ('string', 'null')            THEN 'wrong_type:app_version'
+             WHEN length(f.app_version) > 32                         THEN 'too_long:app_version'
+             WHEN t.device_id NOT IN ('string', 'null')              THEN 'wrong_type:device_id'
+             WHEN length(f.device_id) > 256                          THEN 'too_long:device_id'
+             WHEN t.ip NOT IN ('string', 'null')                     THEN 'wrong_type:ip'
+             WHEN length(f.ip) > 64                                  THEN 'too_long:ip'
+             WHEN f.ip IS NOT NULL AND f.ip_canonical IS NULL        THEN 'invalid_ip'
            END AS reason
       FROM claimed c
-      -- ->> gives NULL for an absent key, a JSON null, or a body that is not
-      -- an object, so this never fails; the CASE above tells them apart.
+      -- Each field looked up once, as jsonb (NULL when the key is absent or
+      -- the body is not an object): its JSON type, and its text when a string.
       CROSS JOIN LATERAL (
-        SELECT c.body->>'user_id'     AS user_id,
-               c.body->>'device_type' AS device_type,
-               c.body->>'locale'      AS locale,
-               c.body->>'app_version' AS app_version,
-               c.body->>'ip'          AS ip,
-               c.body->>'device_id'   AS device_id
+        SELECT c.body->'user_id'     AS user_id,
+               c.body->'device_type' AS device_type,
+               c.body->'locale'      AS locale,
+               c.body->'app_version' AS app_version,
+               c.body->'ip'          AS ip,
+               c.body->'device_id'   AS device_id
+      ) j
+      CROSS JOIN LATERAL (
+        SELECT jsonb_typeof(j.user_id)     AS user_id,
+               jsonb_typeof(j.device_type) AS device_type,
+               jsonb_typeof(j.locale)      AS locale,
+               jsonb_typeof(j.app_version) AS app_version,
+               jsonb_typeof(j.ip)          AS ip,
+               jsonb_typeof(j.device_id)   AS device_id
+      ) t
+      CROSS JOIN LATERAL (
+        SELECT j.user_id #>> '{}'     AS user_id,
+               j.device_type #>> '{}' AS device_type,
+               j.locale #>> '{}'      AS locale,
+               j.app_version #>> '{}' AS app_version,
+               j.ip #>> '{}'          AS ip,
+               j.device_id #>> '{}'   AS device_id
       ) e
       CROSS JOIN LATERAL (
         SELECT e.*,
-               CASE WHEN length(e.ip) <= 64
+               CASE WHEN t.ip = 'string' AND length(e.ip) <= 64
                     THEN loginvault.canonical_ip(loginvault.trim_ws(e.ip)) END AS ip_canonical,
                nullif(loginvault.trim_ws(e.device_id), '')                    AS device_id_trimmed
       ) f

@@ -7,8 +7,7 @@
 -- uses it), then re-encrypts the encrypted originals and quarantined bodies
 -- still under older keys, in batches, COMMITting between them, so it can run
 -- while the loader works. Old keys stay (retired) until no row references
--- them: the foreign keys from user_login_originals and rejected_logins make
--- it impossible to delete a key still in use. A batch that was already
+-- them: a trigger makes it impossible to delete a key still in use. A batch that was already
 -- running with the old key when rotation started may commit a few rows under
 -- it; running rotate_data_key again (or reencrypt_data_batch) picks them up.
 -- The mask key does not rotate (see 0003).
@@ -114,3 +113,26 @@ BEGIN
   RETURN v_deleted;
 END
 $$;
+
+-- A data key is deleted only when no encrypted original and no quarantined
+-- body references it (a trigger, not foreign keys: see 0005). The mask key
+-- is never deleted while a masked row exists.
+CREATE OR REPLACE FUNCTION loginvault.refuse_deleting_used_keys() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+BEGIN
+  IF OLD.purpose = 'data' AND (EXISTS (SELECT FROM loginvault.user_login_originals o WHERE o.key_id = OLD.key_id)
+                               OR EXISTS (SELECT FROM public.rejected_logins r WHERE r.key_id = OLD.key_id))
+     OR OLD.purpose = 'mask' AND EXISTS (SELECT FROM public.user_logins) THEN
+    RAISE EXCEPTION 'loginvault key % (%) is still in use', OLD.key_id, OLD.purpose
+      USING ERRCODE = 'foreign_key_violation',
+            HINT = 'Rotate first: CALL loginvault.rotate_data_key(); then SELECT loginvault.purge_unused_data_keys().';
+  END IF;
+  RETURN OLD;
+END
+$$;
+
+DROP TRIGGER IF EXISTS keys_refuse_deleting_used ON loginvault.keys;
+CREATE TRIGGER keys_refuse_deleting_used
+  BEFORE DELETE ON loginvault.keys
+  FOR EACH ROW EXECUTE FUNCTION loginvault.refuse_deleting_used_keys();
