@@ -1,0 +1,99 @@
+-- The SQL benchmark (make bench-sql): N synthetic messages staged, then
+-- CALL process_raw_logins(), against a bare INSERT ... SELECT doing only the
+-- unavoidable work: the same two keyed digests and the same one encryption
+-- call per row, no validation, no upsert, no quarantine, no cleanup.
+-- Prints figures; asserts nothing. Needs a migrated database; run as owner.
+--   psql -X -q -v ON_ERROR_STOP=1 -v n=100000 -v batch_size=10000 -f bench/sql/bench.sql
+\if :{?n}
+\else
+  \set n 100000
+\endif
+\if :{?batch_size}
+\else
+  \set batch_size 10000
+\endif
+SET client_min_messages = warning;
+
+CREATE TEMP TABLE bench_results (step text, rows bigint, seconds numeric);
+
+-- Synthetic messages shaped like the sample: 1% without user_id (rejects),
+-- 30% null locale, IPv4, ddd-dd-dddd device ids, some repeated.
+CREATE TEMP TABLE bench_source AS
+SELECT 'bench-' || i AS message_id,
+       CASE WHEN i % 100 = 0 THEN json_build_object('foo', 'oops_wrong_msg_type', 'bar', i::text)
+            ELSE json_build_object(
+              'user_id', md5(i::text)::uuid,
+              'app_version', (i % 10) || '.' || (i % 7) || '.' || (i % 3),
+              'device_type', CASE WHEN i % 2 = 0 THEN 'ios' ELSE 'android' END,
+              'ip', (hashint4(i) & 255) || '.' || (hashint4(i + 1) & 255) || '.' || (hashint4(i + 2) & 255) || '.' || (i % 256),
+              'locale', CASE WHEN i % 10 < 3 THEN NULL ELSE 'FR' END,
+              'device_id', lpad((i % 1000)::text, 3, '0') || '-' || lpad((i % 97)::text, 2, '0') || '-' || lpad((i % 10000)::text, 4, '0'))
+       END::text AS body,
+       now() - interval '1 hour' AS sent_at, 1 AS receive_count
+  FROM generate_series(1, :n) i;
+
+-- 1. Staging, the loader's fast path minus COPY.
+DO $$
+DECLARE t0 timestamptz := clock_timestamp(); c bigint;
+BEGIN
+  INSERT INTO public.raw_logins (message_id, body, sent_at, receive_count)
+  SELECT message_id, body::jsonb, sent_at, receive_count FROM bench_source
+  ON CONFLICT (message_id) DO NOTHING;
+  GET DIAGNOSTICS c = ROW_COUNT;
+  INSERT INTO bench_results VALUES ('stage: INSERT ... SELECT body::jsonb ON CONFLICT DO NOTHING', c,
+                                    extract(epoch FROM clock_timestamp() - t0));
+END $$;
+VACUUM ANALYZE public.raw_logins;
+CHECKPOINT;
+
+-- 2. The bare crypto insert, into a logged table like user_logins.
+CREATE TABLE bench_bare (masked_ip text, masked_device_id text, originals bytea);
+DO $$
+DECLARE t0 timestamptz := clock_timestamp(); c bigint;
+  mk bytea := loginvault.mask_key(); dk record := loginvault.current_data_key();
+BEGIN
+  INSERT INTO bench_bare
+  SELECT loginvault.mask('ip', body->>'ip', mk), loginvault.mask('device_id', body->>'device_id', mk),
+         loginvault.encrypt(jsonb_build_object('ip', body->>'ip', 'device_id', body->>'device_id')::text, dk.passphrase)
+    FROM public.raw_logins;
+  GET DIAGNOSTICS c = ROW_COUNT;
+  INSERT INTO bench_results VALUES ('bare: 2 hmac + 1 pgp_sym_encrypt per row, INSERT ... SELECT', c,
+                                    extract(epoch FROM clock_timestamp() - t0));
+END $$;
+DROP TABLE bench_bare;
+CHECKPOINT;
+
+-- 3. The procedure (its own COMMITs included); timing from the run log.
+CALL public.process_raw_logins(:batch_size);
+INSERT INTO bench_results
+SELECT format('process_raw_logins(%s): %s batches, %s upserted, %s rejected', batch_size, batches, upserted, rejected),
+       staged, extract(epoch FROM finished_at - started_at)
+  FROM loginvault.process_runs ORDER BY run_id DESC LIMIT 1;
+
+-- 4. What the pgp options cost per call (2,000 calls each).
+DO $$
+DECLARE t0 timestamptz; pass text := (loginvault.current_data_key()).passphrase;
+BEGIN
+  t0 := clock_timestamp();
+  PERFORM loginvault.pgp_sym_encrypt('{"ip": "10.1.2.3", "device_id": "123-45-6789"}', pass) FROM generate_series(1, 2000);
+  INSERT INTO bench_results VALUES ('pgp_sym_encrypt, default options (iterated S2K), per call', 2000, extract(epoch FROM clock_timestamp() - t0));
+  t0 := clock_timestamp();
+  PERFORM loginvault.encrypt('{"ip": "10.1.2.3", "device_id": "123-45-6789"}', pass) FROM generate_series(1, 2000);
+  INSERT INTO bench_results VALUES ('pgp_sym_encrypt, loginvault options, per call', 2000, extract(epoch FROM clock_timestamp() - t0));
+END $$;
+
+\echo
+\echo 'loginvault SQL benchmark'
+SELECT step, rows,
+       round(seconds, 3) AS seconds,
+       CASE WHEN step LIKE 'pgp%' THEN round(seconds / rows * 1e6, 1) || ' us/call'
+            ELSE round(rows / nullif(seconds, 0)) || ' rows/s' END AS rate
+  FROM bench_results WHERE step NOT LIKE 'pgp%' OR true;
+SELECT round((SELECT rows / seconds FROM bench_results WHERE step LIKE 'process%')
+           / (SELECT rows / seconds FROM bench_results WHERE step LIKE 'bare%'), 2)
+       AS "procedure / bare crypto insert (target >= 0.8)",
+       round((SELECT rows / seconds FROM bench_results WHERE step LIKE 'process%')) AS "procedure rows/s (target >= 40000)";
+
+-- Leave the database as found.
+DELETE FROM public.user_logins WHERE message_id LIKE 'bench-%';
+DELETE FROM public.rejected_logins WHERE message_id LIKE 'bench-%';

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# make bench-sql: a fresh private PostgreSQL cluster, the migrations, then
+# bench/sql/bench.sql (N=100000 by default), printing rows/s and the ratio
+# of the procedure to a bare crypto INSERT ... SELECT measured in the same run.
+# Asserts nothing about timings. BENCH_N and BENCH_BATCH_SIZE override.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+dir="$(pwd)/.build/local/bench-sql-$$"
+trap 'scripts/pg-cluster.sh destroy "$dir" >/dev/null 2>&1 || true' EXIT
+trap 'exit 130' INT TERM
+
+scripts/pg-cluster.sh start "$dir"
+# shellcheck disable=SC1091
+source "$dir/env"
+export PGDATABASE=loginvault_bench
+psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE loginvault_bench"
+for f in sql/migrations/*.sql; do
+  psql -X -q -v ON_ERROR_STOP=1 -1 -f "$f" >/dev/null 2>&1 || { echo "migration $f failed" >&2; psql -X -q -v ON_ERROR_STOP=1 -1 -f "$f"; exit 1; }
+done
+echo "PostgreSQL $(psql -XAtc 'SHOW server_version'), $(nproc) cores, fsync=$(psql -XAtc 'SHOW fsync'), N=${BENCH_N:-100000}"
+psql -X -q -v ON_ERROR_STOP=1 -v n="${BENCH_N:-100000}" -v batch_size="${BENCH_BATCH_SIZE:-10000}" -f bench/sql/bench.sql

@@ -1,0 +1,67 @@
+-- 0005: user_logins, the masked table analysts read, and the encrypted
+-- originals behind it.
+--
+-- The first seven columns keep the names and order of the original DDL, so
+-- `SELECT * FROM user_logins` looks as expected; the sizes are the original
+-- varchar sizes. Two changes: app_version is text (the original integer
+-- cannot hold "2.3.0" or "0.96"; the string is kept exactly), and the
+-- masks are 64 hex characters of HMAC-SHA256. create_date is the UTC date the
+-- message was sent (SQS SentTimestamp), so re-processing gives the same row.
+
+CREATE TABLE IF NOT EXISTS public.user_logins (
+  user_id          varchar(128) NOT NULL,
+  device_type      varchar(32),
+  masked_ip        varchar(256),
+  masked_device_id varchar(256),
+  locale           varchar(32),
+  app_version      varchar(32),
+  create_date      date         NOT NULL,
+  login_id         bigint       GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  message_id       text         NOT NULL UNIQUE,  -- SQS MessageId: the upsert key
+  processed_at     timestamptz  NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE public.user_logins IS
+  'One row per login message, PII masked (keyed HMAC-SHA256). Safe for analysts: SELECT * reveals no ip or device id.';
+COMMENT ON COLUMN public.user_logins.masked_ip IS
+  'hex HMAC-SHA256 of the canonical IP text (see docs/database.md); equal IPs give equal masks';
+COMMENT ON COLUMN public.user_logins.masked_device_id IS
+  'hex HMAC-SHA256 of the trimmed device id; equal device ids give equal masks';
+COMMENT ON COLUMN public.user_logins.app_version IS
+  'The app_version string exactly as sent ("2.3.0", "0.96")';
+COMMENT ON COLUMN public.user_logins.create_date IS
+  'UTC date of the SQS SentTimestamp (of staged_at when the loader did not know it)';
+
+-- The originals (ip and device id as received), encrypted together in one
+-- pgp message per login, in their own table: analysts can SELECT * from
+-- user_logins without ever touching ciphertext. No one reads plaintext except
+-- through reveal_user_login(), which is audited.
+CREATE TABLE IF NOT EXISTS loginvault.user_login_originals (
+  login_id   bigint  PRIMARY KEY,   -- user_logins.login_id (see the trigger below)
+  key_id     integer NOT NULL,      -- loginvault.keys.key_id (guarded in 0012)
+  originals  bytea   NOT NULL   -- pgp_sym_encrypt('{"ip": ..., "device_id": ...}')
+);
+COMMENT ON TABLE loginvault.user_login_originals IS
+  'Encrypted original ip and device_id of each user_logins row, and the data key that encrypted them';
+
+-- Rotation looks for rows still under an old key.
+CREATE INDEX IF NOT EXISTS user_login_originals_key_id ON loginvault.user_login_originals (key_id);
+
+-- No foreign keys here, on purpose: a row-level foreign key check costs two
+-- trigger calls per inserted row, a fifth of the whole processing time.
+-- Instead, process_raw_logins writes both tables in one statement, deleting
+-- a login deletes its originals with one set-based statement trigger, and
+-- a data key still referenced cannot be deleted (0012).
+CREATE OR REPLACE FUNCTION loginvault.delete_originals_of_deleted_logins() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+BEGIN
+  DELETE FROM loginvault.user_login_originals o USING deleted_logins d WHERE o.login_id = d.login_id;
+  RETURN NULL;
+END
+$$;
+
+DROP TRIGGER IF EXISTS user_logins_delete_originals ON public.user_logins;
+CREATE TRIGGER user_logins_delete_originals
+  AFTER DELETE ON public.user_logins
+  REFERENCING OLD TABLE AS deleted_logins
+  FOR EACH STATEMENT EXECUTE FUNCTION loginvault.delete_originals_of_deleted_logins();

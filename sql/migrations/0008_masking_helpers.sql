@@ -1,0 +1,89 @@
+-- 0008: normalisation and masking helpers.
+--
+-- Masks must be equal exactly when the values are "the same", so values are
+-- normalised before hashing:
+--   * device id: leading/trailing whitespace (space, tab, CR, LF) removed;
+--     otherwise taken as is (case matters). Empty after trimming = no device id.
+--   * IP: whitespace trimmed, then one canonical text form, the one
+--     PostgreSQL's inet type prints: IPv4 dotted quad without leading zeros,
+--     IPv6 lowercase and compressed ("2001:DB8:0::1" -> "2001:db8::1").
+--     An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address a.b.c.d
+--     (a dual-stack server reports the same client either way). A prefix
+--     length ("/24"), a zone ("%eth0") or anything inet does not parse is
+--     not an address: the message is rejected with reason invalid_ip.
+-- The small helpers are plain SQL so that the planner inlines them into
+-- process_raw_logins' one set-based statement: no per-row function call.
+
+-- Whitespace trimmed from ip and device id before masking.
+CREATE OR REPLACE FUNCTION loginvault.trim_ws(value text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT btrim(value, E' \t\r\n') $$;
+
+-- The slow path of canonical_ip, for what is not a plain dotted quad: the
+-- inet cast, in an exception block so that a bad value yields NULL instead
+-- of an error (which would stop the batch and write the value to the log).
+-- Only hex digits, ':' and '.' get that far, so a prefix or zone never does.
+CREATE OR REPLACE FUNCTION loginvault.parse_ip(value text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  addr inet;
+BEGIN
+  IF length(value) > 45 OR value !~ '^[0-9A-Fa-f:.]+$' THEN
+    RETURN NULL;
+  END IF;
+  BEGIN
+    addr := value::inet;
+  EXCEPTION WHEN invalid_text_representation THEN
+    RETURN NULL;
+  END;
+  IF family(addr) = 6 AND addr << '::ffff:0:0/96'::inet THEN
+    addr := '0.0.0.0'::inet + (addr - '::ffff:0.0.0.0'::inet);
+  END IF;
+  RETURN host(addr);
+END
+$$;
+
+-- canonical_ip(trimmed text): the canonical text of an IP address, or NULL if
+-- it is not one. The common case, a canonical dotted quad, is recognised by a
+-- regular expression and returned unchanged, without a cast.
+CREATE OR REPLACE FUNCTION loginvault.canonical_ip(trimmed text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT CASE
+    WHEN trimmed ~ '^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}$'
+      THEN trimmed
+    ELSE loginvault.parse_ip(trimmed)
+  END
+$$;
+
+-- mask(kind, value, key): hex HMAC-SHA256 of 'kind:value' under the mask key.
+-- The kind ('ip', 'device_id') separates the domains: an ip and a device id
+-- never share a mask even if their strings were equal.
+CREATE OR REPLACE FUNCTION loginvault.mask(kind text, value text, mask_key bytea) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT encode(loginvault.hmac(convert_to(kind || ':' || value, 'UTF8'), mask_key, 'sha256'), 'hex') $$;
+
+-- The pgp_sym_encrypt options, in one place (docs/database.md explains them):
+--   cipher-algo=aes256  AES with a 256-bit key
+--   compress-algo=0     no compression: small inputs, and compression leaks
+--                       length information about the plaintext
+--   s2k-mode=1          salted, NOT iterated, key derivation: the passphrase
+--                       is a random 256-bit key, not a password, so the
+--                       65536-round iterated S2K (the default) only adds ~200 us
+--                       per call and no security
+--   s2k-digest-algo=sha256
+-- Integrity: pgp's modification detection code stays on (the default).
+CREATE OR REPLACE FUNCTION loginvault.pgp_options() RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT 'cipher-algo=aes256, compress-algo=0, s2k-mode=1, s2k-digest-algo=sha256' $$;
+
+-- encrypt(plaintext, passphrase) / decrypt(ciphertext, passphrase): the one
+-- way this project calls pgcrypto's pgp functions.
+CREATE OR REPLACE FUNCTION loginvault.encrypt(plaintext text, passphrase text) RETURNS bytea
+LANGUAGE sql VOLATILE PARALLEL SAFE
+AS $$ SELECT loginvault.pgp_sym_encrypt(plaintext, passphrase, loginvault.pgp_options()) $$;
+
+CREATE OR REPLACE FUNCTION loginvault.decrypt(ciphertext bytea, passphrase text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT loginvault.pgp_sym_decrypt(ciphertext, passphrase) $$;
