@@ -61,3 +61,6 @@ install: build
 
 clean: down
 	rm -rf .build
+
+bench-sql:
+	@bench/sql/run.sh

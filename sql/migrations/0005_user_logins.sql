@@ -36,7 +36,7 @@ COMMENT ON COLUMN public.user_logins.create_date IS
 -- user_logins without ever touching ciphertext. No one reads plaintext except
 -- through reveal_user_login(), which is audited.
 CREATE TABLE IF NOT EXISTS loginvault.user_login_originals (
-  login_id   bigint  PRIMARY KEY,   -- user_logins.login_id (see the trigger below)
+  message_id text    PRIMARY KEY,   -- user_logins.message_id (see the trigger below)
   key_id     integer NOT NULL,      -- loginvault.keys.key_id (guarded in 0012)
   originals  bytea   NOT NULL   -- pgp_sym_encrypt('{"ip": ..., "device_id": ...}')
 );
@@ -46,16 +46,18 @@ COMMENT ON TABLE loginvault.user_login_originals IS
 -- Rotation looks for rows still under an old key.
 CREATE INDEX IF NOT EXISTS user_login_originals_key_id ON loginvault.user_login_originals (key_id);
 
--- No foreign keys here, on purpose: a row-level foreign key check costs two
--- trigger calls per inserted row, a fifth of the whole processing time.
--- Instead, process_raw_logins writes both tables in one statement, deleting
+-- Keyed by message_id, not login_id, so that process_raw_logins can write
+-- both tables from the same validated rows without joining the upsert's
+-- RETURNING back to them. No foreign keys, on purpose: a row-level foreign
+-- key check costs two trigger calls per inserted row. Instead,
+-- process_raw_logins writes both tables in one statement, deleting
 -- a login deletes its originals with one set-based statement trigger, and
 -- a data key still referenced cannot be deleted (0012).
 CREATE OR REPLACE FUNCTION loginvault.delete_originals_of_deleted_logins() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
 AS $$
 BEGIN
-  DELETE FROM loginvault.user_login_originals o USING deleted_logins d WHERE o.login_id = d.login_id;
+  DELETE FROM loginvault.user_login_originals o USING deleted_logins d WHERE o.message_id = d.message_id;
   RETURN NULL;
 END
 $$;

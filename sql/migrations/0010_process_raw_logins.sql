@@ -160,14 +160,17 @@ BEGIN
   ),
   encrypted_originals AS (
     -- One pgp message per login holding both originals: one encryption call
-    -- per row instead of two.
-    INSERT INTO loginvault.user_login_originals AS o (login_id, key_id, originals)
-    SELECT ul.login_id, v_data_key.key_id,
-           loginvault.encrypt(jsonb_build_object('ip', ch.ip, 'device_id', ch.device_id)::text,
+    -- per row instead of two. Written straight from the validated rows (no
+    -- join back to the upsert's output); a message already stored keeps its
+    -- ciphertext unless the upsert above actually changed its login row.
+    INSERT INTO loginvault.user_login_originals AS o (message_id, key_id, originals)
+    SELECT message_id, v_data_key.key_id,
+           loginvault.encrypt(jsonb_build_object('ip', ip, 'device_id', device_id)::text,
                               v_data_key.passphrase)
-      FROM upserted_logins ul
-      JOIN checked ch USING (message_id)
-    ON CONFLICT (login_id) DO UPDATE SET key_id = EXCLUDED.key_id, originals = EXCLUDED.originals
+      FROM checked
+     WHERE reason IS NULL
+    ON CONFLICT (message_id) DO UPDATE SET key_id = EXCLUDED.key_id, originals = EXCLUDED.originals
+     WHERE EXISTS (SELECT FROM upserted_logins ul WHERE ul.message_id = EXCLUDED.message_id)
     RETURNING 1
   )
   -- (encrypted_originals runs although nothing reads it: a data-modifying

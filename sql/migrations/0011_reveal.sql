@@ -17,7 +17,7 @@ BEGIN
   SELECT u.message_id, loginvault.decrypt(o.originals, loginvault.data_key_passphrase(o.key_id))::jsonb
     INTO v_message_id, v_originals
     FROM public.user_logins u
-    JOIN loginvault.user_login_originals o ON o.login_id = u.login_id
+    JOIN loginvault.user_login_originals o ON o.message_id = u.message_id
    WHERE u.login_id = reveal_user_login.login_id;
 
   INSERT INTO loginvault.reveal_audit (what, login_id, found)

@@ -42,7 +42,7 @@ DECLARE
   v_done integer;
 BEGIN
   WITH todo AS (
-    SELECT o.login_id FROM loginvault.user_login_originals o
+    SELECT o.message_id FROM loginvault.user_login_originals o
      WHERE o.key_id <> v_new.key_id
      LIMIT batch_size FOR UPDATE SKIP LOCKED
   )
@@ -50,7 +50,7 @@ BEGIN
      SET originals = loginvault.encrypt(loginvault.decrypt(o.originals, loginvault.data_key_passphrase(o.key_id)),
                                         v_new.passphrase),
          key_id = v_new.key_id
-    FROM todo WHERE o.login_id = todo.login_id;
+    FROM todo WHERE o.message_id = todo.message_id;
   GET DIAGNOSTICS v_done = ROW_COUNT;
   IF v_done > 0 THEN
     RETURN v_done;
