@@ -1,0 +1,184 @@
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import SigV4
+
+/// Counters of an `SQSClient`, for "SQS requests per message" and friends.
+public struct SQSClientMetrics: Sendable, Equatable {
+    /// HTTP requests sent (every attempt, retries included: what AWS bills).
+    public var requests: Int = 0
+    /// Attempts that were retries.
+    public var retries: Int = 0
+    /// Responses that were throttling errors.
+    public var throttled: Int = 0
+    /// Calls that finally failed (after any retries).
+    public var failedCalls: Int = 0
+}
+
+/// An SQS client over the AWS JSON 1.0 protocol, signed with SigV4, with retries.
+///
+/// Every request goes to `configuration.endpoint`; a queue URL is only ever sent in the body,
+/// never used to pick the host. Logs at debug level (action, status, latency, attempt), never
+/// credentials or the `Authorization` header.
+public final class SQSClient: Sendable {
+    public let configuration: SQSConfiguration
+    public let retry: RetryPolicy
+    let httpClient: HTTPClient
+    let ownsHTTPClient: Bool
+    let logger: Logger
+    let signer: SigV4Signer
+    let counters = NIOLockedValueBox(SQSClientMetrics())
+    /// Largest response body accepted (10 messages of up to 1 MiB each, with JSON escaping).
+    static let maxResponseBytes = 64 * 1024 * 1024
+
+    /// - Parameter httpClient: a client to share; `nil` creates one, shut down by `shutdown()`.
+    public init(configuration: SQSConfiguration, retry: RetryPolicy = .default, httpClient: HTTPClient? = nil,
+                logger: Logger = Logger(label: "loginvault.sqs")) {
+        self.configuration = configuration
+        self.retry = retry
+        self.logger = logger
+        self.signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region, service: "sqs")
+        if let httpClient {
+            self.httpClient = httpClient
+            self.ownsHTTPClient = false
+        } else {
+            var config = HTTPClient.Configuration()
+            config.timeout.connect = .nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000
+                + configuration.connectTimeout.components.attoseconds / 1_000_000_000)
+            config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
+            self.httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
+            self.ownsHTTPClient = true
+        }
+    }
+
+    /// Shuts down the HTTP client if this client created it. Call once, before dropping the client.
+    public func shutdown() async throws {
+        if ownsHTTPClient { try await httpClient.shutdown() }
+    }
+
+    /// HTTP requests sent so far (retries included).
+    public var requestCount: Int { counters.withLockedValue { $0.requests } }
+
+    /// A snapshot of all counters.
+    public var metrics: SQSClientMetrics { counters.withLockedValue { $0 } }
+
+    // MARK: - The protocol
+
+    /// Calls `AmazonSQS.<action>` with a JSON body, retrying per `retry`, and decodes the answer.
+    func call<Output: Decodable>(_ action: String, _ input: some Encodable, timeout: Duration? = nil,
+                                 as: Output.Type = Output.self) async throws -> Output {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        let body: [UInt8]
+        do {
+            body = Array(try encoder.encode(input))
+        } catch {
+            throw SQSError(code: SQSError.LocalCode.invalidArgument, message: "cannot encode request: \(error)", action: action, attempts: 0)
+        }
+        let timeout = timeout ?? configuration.requestTimeout
+        var generator = SystemRandomNumberGenerator()
+        var attempt = 0
+        while true {
+            attempt += 1
+            let started = ContinuousClock.now
+            do {
+                let (status, headers, bytes) = try await send(action: action, body: body, timeout: timeout)
+                logger.debug("SQS request", metadata: [
+                    "action": "\(action)", "status": "\(status)", "attempt": "\(attempt)",
+                    "latency_ms": "\(Self.milliseconds(ContinuousClock.now - started))",
+                ])
+                if (200..<300).contains(status) {
+                    return try Self.decode(Output.self, from: bytes, action: action, status: status, headers: headers, attempts: attempt)
+                }
+                var error = ErrorResponse.parse(status: status, headers: headers, body: bytes, action: action)
+                error.attempts = attempt
+                if error.isThrottling { counters.withLockedValue { $0.throttled += 1 } }
+                try await retryOrThrow(error, attempt: attempt, generator: &generator)
+            } catch let error as SQSError {
+                throw error
+            } catch let error where Task.isCancelled || error is CancellationError {
+                throw error
+            } catch {
+                let sqsError = Self.transportError(error, action: action, timeout: timeout, attempts: attempt)
+                logger.debug("SQS request failed", metadata: [
+                    "action": "\(action)", "error": "\(sqsError.code)", "attempt": "\(attempt)",
+                    "latency_ms": "\(Self.milliseconds(ContinuousClock.now - started))",
+                ])
+                try await retryOrThrow(sqsError, attempt: attempt, generator: &generator)
+            }
+        }
+    }
+
+    /// Sleeps and returns if `error` may be retried and attempts remain; throws it otherwise.
+    private func retryOrThrow(_ error: SQSError, attempt: Int, generator: inout SystemRandomNumberGenerator) async throws {
+        guard error.isRetryable, attempt < retry.maxAttempts else {
+            counters.withLockedValue { $0.failedCalls += 1 }
+            throw error
+        }
+        let delay = retry.delay(afterAttempt: attempt, using: &generator)
+        logger.debug("SQS retry", metadata: [
+            "action": "\(error.action)", "code": "\(error.code)", "attempt": "\(attempt)",
+            "delay_ms": "\(Self.milliseconds(delay))",
+        ])
+        counters.withLockedValue { $0.retries += 1 }
+        try await Task.sleep(for: delay)
+    }
+
+    /// One signed HTTP exchange.
+    private func send(action: String, body: [UInt8], timeout: Duration) async throws -> (Int, HTTPHeaders, ByteBuffer) {
+        let endpoint = configuration.endpoint
+        var path = URLComponents(url: endpoint, resolvingAgainstBaseURL: false)?.percentEncodedPath ?? "/"
+        if path.isEmpty { path = "/" }
+        let unsigned = SigV4Request(method: "POST", path: path, headers: [
+            ("Host", SigV4Signer.hostHeader(for: endpoint)),
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("X-Amz-Target", "AmazonSQS.\(action)"),
+            ("x-amzn-query-mode", "true"),
+        ], body: body)
+        let signed = signer.sign(unsigned, date: Date())
+
+        var request = HTTPClientRequest(url: endpoint.absoluteString)
+        request.method = .POST
+        for (name, value) in signed.headers { request.headers.add(name: name, value: value) }
+        request.headers.add(name: "User-Agent", value: "loginvault-sqs/1")
+        request.body = .bytes(ByteBuffer(bytes: body))
+        counters.withLockedValue { $0.requests += 1 }
+        let response = try await httpClient.execute(request, timeout: .nanoseconds(Self.nanoseconds(timeout)))
+        let bytes = try await response.body.collect(upTo: Self.maxResponseBytes)
+        return (Int(response.status.code), response.headers, bytes)
+    }
+
+    private static func decode<Output: Decodable>(_ type: Output.Type, from bytes: ByteBuffer, action: String,
+                                                  status: Int, headers: HTTPHeaders, attempts: Int) throws -> Output {
+        var data = Data(bytes.readableBytesView)
+        if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { data = Data("{}".utf8) }
+        do {
+            return try JSONDecoder().decode(Output.self, from: data)
+        } catch {
+            let snippet = String(decoding: data.prefix(200), as: UTF8.self)
+            throw SQSError(
+                code: SQSError.LocalCode.invalidResponse,
+                message: "HTTP \(status) with a body that is not the expected \(action) JSON (\(error)); body starts: \(snippet)",
+                action: action, httpStatus: status, requestId: headers.first(name: "x-amzn-requestid"),
+                attempts: attempts, isRetryable: false)
+        }
+    }
+
+    private static func transportError(_ error: any Error, action: String, timeout: Duration, attempts: Int) -> SQSError {
+        if let error = error as? HTTPClientError,
+           error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout || error == .writeTimeout {
+            return SQSError(code: SQSError.LocalCode.timeout, message: "no response within \(timeout) (\(error))",
+                            action: action, attempts: attempts, isRetryable: true)
+        }
+        return SQSError(code: SQSError.LocalCode.transport, message: "\(error)", action: action, attempts: attempts, isRetryable: true)
+    }
+
+    static func nanoseconds(_ d: Duration) -> Int64 {
+        d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+    }
+
+    static func milliseconds(_ d: Duration) -> Int64 { nanoseconds(d) / 1_000_000 }
+}

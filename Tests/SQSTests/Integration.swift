@@ -1,0 +1,63 @@
+import Foundation
+import Logging
+import SQS
+
+/// The one rule for integration tests: they run when the server variables are set, are
+/// skipped when not — unless `LOGINVAULT_REQUIRE_INTEGRATION=1` (as `make test` sets), in
+/// which case they run and a missing variable fails them loudly.
+enum Integration {
+    static let environment = ProcessInfo.processInfo.environment
+    static let plainEndpoint = "LOGINVAULT_TEST_SQS_ENDPOINT"
+    static let authEndpoint = "LOGINVAULT_TEST_SQS_AUTH_ENDPOINT"
+    static let authKeyId = "LOGINVAULT_TEST_SQS_AUTH_ACCESS_KEY_ID"
+    static let authSecret = "LOGINVAULT_TEST_SQS_AUTH_SECRET_ACCESS_KEY"
+
+    static var required: Bool { environment["LOGINVAULT_REQUIRE_INTEGRATION"] == "1" }
+
+    /// For `.enabled(if:)`: true when every variable is set, or when integration is required.
+    static func enabled(_ names: String...) -> Bool {
+        required || names.allSatisfy { !(environment[$0] ?? "").isEmpty }
+    }
+
+    /// A variable's value, or an error naming it (reached only when integration is required).
+    static func value(_ name: String) throws -> String {
+        guard let value = environment[name], !value.isEmpty else { throw Missing(name: name) }
+        return value
+    }
+
+    struct Missing: Error, CustomStringConvertible {
+        let name: String
+        var description: String {
+            "LOGINVAULT_REQUIRE_INTEGRATION=1 but \(name) is not set: run under scripts/with-servers.sh (or source the env of scripts/moto.sh start DIR)"
+        }
+    }
+
+    /// Configuration for plain moto (any signature is accepted), in us-east-1.
+    static func plainConfiguration(endpoint: URL? = nil) throws -> SQSConfiguration {
+        SQSConfiguration(
+            region: "us-east-1", endpoint: try endpoint ?? URL(string: value(plainEndpoint))!,
+            credentials: .init(accessKeyId: "AKIDLOGINVAULTTEST", secretAccessKey: "not-checked-by-plain-moto"))
+    }
+
+    /// A unique, valid queue name.
+    static func queueName(_ prefix: String) -> String {
+        "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    /// Runs `body` with a client and shuts the client down afterwards, whatever happens.
+    static func withClient<T: Sendable>(
+        _ configuration: SQSConfiguration, retry: RetryPolicy = .default, _ body: (SQSClient) async throws -> T
+    ) async throws -> T {
+        var logger = Logger(label: "loginvault.sqs.test")
+        logger.logLevel = .critical
+        let client = SQSClient(configuration: configuration, retry: retry, logger: logger)
+        do {
+            let result = try await body(client)
+            try await client.shutdown()
+            return result
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+    }
+}
