@@ -56,8 +56,9 @@ public enum PostgresValue: Sendable, Hashable {
         }
     }
 
-    /// `YYYY-MM-DD HH:MM:SS.ffffff+00`, in UTC, with microseconds.
-    static func timestamptzLiteral(_ date: Date) -> String {
+    /// `YYYY-MM-DD HH:MM:SS.ffffff+00`, in UTC, with microseconds: how a
+    /// `timestamptz` is written in COPY's text format.
+    public static func timestamptzLiteral(_ date: Date) -> String {
         let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
         var seconds = time_t(micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000)
         let fraction = micros - Int64(seconds) * 1_000_000

@@ -15,6 +15,6 @@ struct LoginVaultCommand: AsyncParsableCommand {
             else DATABASE_URL, else the PG* variables, ~/.pgpass and service files.
             """,
         version: "0.1.0",
-        subcommands: [MigrateCommand.self]
+        subcommands: [MigrateCommand.self, LoadCommand.self]
     )
 }

@@ -3,29 +3,6 @@ import Foundation
 import LoginVault
 import Postgres
 
-/// Exit codes scripts can rely on.
-enum ExitCodes {
-    /// A database, file or SQL error (the message says which).
-    static let failure = ExitCode(1)
-    /// Applied migrations differ from their files; nothing was applied.
-    static let drift = ExitCode(2)
-    /// `migrate status --check`: migrations are pending.
-    static let pending = ExitCode(3)
-}
-
-/// Reports an error on standard error and turns it into an exit code.
-func fail(_ error: Error) -> ExitCode {
-    let message: String
-    switch error {
-    case let error as MigrationError: message = error.description
-    case let error as PostgresError: message = error.description
-    default: message = String(describing: error)
-    }
-    FileHandle.standardError.write(Data("loginvault: \(message)\n".utf8))
-    if case MigrationError.drift = error { return ExitCodes.drift }
-    return ExitCodes.failure
-}
-
 /// `loginvault migrate`: applies the versioned SQL of sql/migrations.
 struct MigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

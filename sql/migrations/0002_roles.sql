@@ -17,13 +17,24 @@ BEGIN
     ) AS roles(name, description)
   LOOP
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r.name) THEN
-      EXECUTE format('CREATE ROLE %I NOLOGIN', r.name);
+      -- Two databases of one cluster migrating at the same moment both get
+      -- here (advisory locks are per database): the slower one finds the role.
+      BEGIN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', r.name);
+        EXECUTE format('COMMENT ON ROLE %I IS %L', r.name, r.description);
+      EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        NULL;
+      END;
     END IF;
-    EXECUTE format('COMMENT ON ROLE %I IS %L', r.name, r.description);
   END LOOP;
+
+  -- A PII admin is an analyst too (membership is cluster-wide as well).
+  IF NOT pg_catalog.pg_has_role('loginvault_pii_admin', 'loginvault_analyst', 'MEMBER') THEN
+    BEGIN
+      GRANT loginvault_analyst TO loginvault_pii_admin;
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+      NULL;
+    END;
+  END IF;
 END
 $$;
-
--- A PII admin is an analyst too. Membership is cluster-wide and GRANT of a
--- role already granted only raises a notice.
-GRANT loginvault_analyst TO loginvault_pii_admin;

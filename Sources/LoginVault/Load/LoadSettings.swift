@@ -1,0 +1,49 @@
+/// How a `load` run behaves; the command line fills it in.
+public struct LoadSettings: Sendable {
+    /// `drain`: stop once the queue stays empty for a long poll. `follow`: run until stopped.
+    public enum Mode: String, Sendable, CaseIterable {
+        case drain, follow
+    }
+
+    public var mode: Mode = .drain
+    /// Stop after this many messages (nil: no limit).
+    public var maxMessages: Int?
+    /// Concurrent long-polling receivers.
+    public var receivers = 4
+    /// Concurrent delete workers.
+    public var deleters = 4
+    /// Messages per write batch (one transaction); a batch closes earlier after `batchWindow`.
+    public var batchSize = 500
+    /// The longest a received message waits for its batch to fill.
+    public var batchWindow: Duration = .milliseconds(200)
+    /// Long poll length per receive.
+    public var waitTimeSeconds = 20
+    /// How long received messages stay invisible; extended while a batch is held up.
+    public var visibilityTimeout = 120
+    /// Messages received more often than this are quarantined as `too_many_receives`.
+    public var maxReceives: Int? = 10
+    /// In drain mode, how long the database or the queue may stay unreachable before giving up.
+    public var giveUpAfter: Duration = .seconds(60)
+    /// Call process_raw_logins at the end (and every `processEvery` in follow mode).
+    public var process = true
+    public var processEvery: Duration? = .seconds(60)
+
+    public init() {}
+}
+
+/// Why a `load` run stopped short.
+public enum LoadError: Error, Sendable, CustomStringConvertible {
+    /// The database stayed unreachable (or kept failing) past the give-up bound.
+    case databaseUnavailable(String)
+    /// The queue kept failing, or refused outright (no such queue, access denied).
+    case queueUnavailable(String)
+
+    public var description: String {
+        switch self {
+        case .databaseUnavailable(let why):
+            return "giving up: the database kept failing (\(why)); nothing uncommitted was deleted from the queue"
+        case .queueUnavailable(let why):
+            return "giving up: the queue kept failing (\(why))"
+        }
+    }
+}

@@ -1,0 +1,52 @@
+import Synchronization
+
+/// Counters of a `load` run, updated by every part of the pipeline at once.
+public final class LoadStatistics: Sendable {
+    /// The counters at one moment.
+    public struct Snapshot: Sendable, Equatable, Codable {
+        /// Messages received from the queue (or read from the file).
+        public var received = 0
+        /// New rows in raw_logins.
+        public var staged = 0
+        /// Messages already staged before (redeliveries), skipped.
+        public var duplicates = 0
+        /// Bodies that are not valid jsonb, quarantined by the database.
+        public var rejected = 0
+        /// Messages quarantined as poison (too_many_receives) or unstorable.
+        public var quarantined = 0
+        /// Messages deleted from the queue after their batch committed.
+        public var deleted = 0
+        /// Messages whose delete failed for good (they come back and are skipped as duplicates).
+        public var deleteFailures = 0
+        /// Messages made visible again without being staged (failure or shutdown).
+        public var released = 0
+        /// Visibility extensions of messages held longer than expected.
+        public var extended = 0
+        /// Messages whose body did not match its MD5, left to redelivery.
+        public var md5Mismatches = 0
+        /// Write batches committed.
+        public var batches = 0
+        /// Write batches that failed (rolled back, released).
+        public var failedBatches = 0
+    }
+
+    private let state = Mutex(Snapshot())
+
+    public init() {}
+
+    public var snapshot: Snapshot { state.withLock { $0 } }
+
+    public func update(_ body: (inout Snapshot) -> Void) {
+        state.withLock { body(&$0) }
+    }
+
+    func record(_ outcome: StagingOutcome) {
+        update {
+            $0.staged += outcome.staged
+            $0.duplicates += outcome.duplicates
+            $0.rejected += outcome.rejected
+            $0.quarantined += outcome.quarantined
+            $0.batches += 1
+        }
+    }
+}

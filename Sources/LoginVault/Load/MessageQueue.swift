@@ -1,0 +1,26 @@
+/// What `load` needs from a queue: receive, delete, and change visibility.
+/// `SQSQueue` adapts the SQS client to it.
+public protocol MessageQueue: Sendable {
+    /// Receives up to `maxMessages` (≤ 10), waiting up to `waitTimeSeconds` for the first.
+    func receive(maxMessages: Int, waitTimeSeconds: Int, visibilityTimeout: Int) async throws -> [IncomingMessage]
+    /// Deletes messages by receipt handle (any number; the adapter batches by ten).
+    /// Returns the handles that could not be deleted, with a reason each.
+    func delete(receiptHandles: [String]) async throws -> [DeleteFailure]
+    /// Sets the visibility timeout of messages (0: visible again at once).
+    func changeVisibility(receiptHandles: [String], timeout: Int) async throws
+    /// Requests sent so far, retries included (for "requests per message").
+    var requestCount: Int { get }
+}
+
+/// A message that could not be deleted, and whether trying again may help.
+public struct DeleteFailure: Sendable, Equatable {
+    public let receiptHandle: String
+    public let code: String
+    public let retryable: Bool
+
+    public init(receiptHandle: String, code: String, retryable: Bool) {
+        self.receiptHandle = receiptHandle
+        self.code = code
+        self.retryable = retryable
+    }
+}

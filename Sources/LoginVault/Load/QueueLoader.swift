@@ -1,0 +1,293 @@
+import AsyncAlgorithms
+import Logging
+import Synchronization
+
+/// `load` from a queue: receivers long-poll concurrently, messages are grouped
+/// into write batches, each batch is staged in one transaction, and only after
+/// COMMIT are its messages deleted. A batch that fails is rolled back and its
+/// messages made visible again; nothing is deleted that was not committed.
+public final class QueueLoader: Sendable {
+    let queue: any MessageQueue
+    let database: StagingDatabase
+    let settings: LoadSettings
+    public let statistics: LoadStatistics
+    let logger: Logger
+
+    private let inFlight = InFlightMessages()
+    private let stopping = Mutex(false)
+    private let remaining: Mutex<Int?>
+    private let receiving = Mutex<Task<Void, Never>?>(nil)
+    private let fatal = Mutex<(any Error)?>(nil)
+    private let processedNotices = Mutex<[String]>([])
+
+    public init(queue: any MessageQueue, database: StagingDatabase, settings: LoadSettings,
+                statistics: LoadStatistics = LoadStatistics(), logger: Logger) {
+        self.queue = queue
+        self.database = database
+        self.settings = settings
+        self.statistics = statistics
+        self.logger = logger
+        self.remaining = Mutex(settings.maxMessages)
+    }
+
+    /// Stops receiving (in-flight long polls are cancelled); what was received is
+    /// still staged and deleted, or released if it cannot be. `run` then returns.
+    public func requestShutdown() {
+        stopping.withLock { $0 = true }
+        receiving.withLock { $0?.cancel() }
+    }
+
+    private var isStopping: Bool { stopping.withLock { $0 } }
+
+    private func failFatally(_ error: any Error) {
+        fatal.withLock { if $0 == nil { $0 = error } }
+        requestShutdown()
+    }
+
+    /// Runs until the queue is drained (drain mode), `maxMessages` is reached, or
+    /// `requestShutdown` is called. Returns the summaries of process_raw_logins runs.
+    public func run() async throws -> [String] {
+        let inbox = AsyncChannel<[IncomingMessage]>()
+        let deletions = AsyncChannel<[IncomingMessage]>()
+
+        try await withThrowingTaskGroup(of: Void.self) { outer in
+            outer.addTask { try await self.heartbeat() }
+            if settings.mode == .follow, settings.process, let every = settings.processEvery {
+                outer.addTask {
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: every)
+                        let notices = try await self.processRawLogins()
+                        self.processedNotices.withLock { $0 += notices }
+                    }
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { pipeline in
+                let receivers = Task {
+                    await withTaskGroup(of: Void.self) { group in
+                        for index in 0..<self.settings.receivers {
+                            group.addTask { await self.receiveLoop(index, into: inbox) }
+                        }
+                    }
+                    inbox.finish()
+                }
+                receiving.withLock { $0 = receivers }
+                if isStopping { receivers.cancel() }
+                pipeline.addTask { await receivers.value }
+                pipeline.addTask {
+                    defer { deletions.finish() }
+                    await self.writeLoop(from: inbox, to: deletions)
+                }
+                for _ in 0..<settings.deleters {
+                    pipeline.addTask { await self.deleteLoop(deletions) }
+                }
+                try await pipeline.waitForAll()
+            }
+            outer.cancelAll()
+        }
+        if let error = fatal.withLock({ $0 }) { throw error }
+        var notices = processedNotices.withLock { $0 }
+        if settings.process {
+            notices += try await processRawLogins()
+        }
+        return notices
+    }
+
+    private func processRawLogins() async throws -> [String] {
+        let notices = try await database.processRawLogins()
+        for notice in notices { logger.info("\(notice)") }
+        return notices
+    }
+
+    // MARK: - Receiving
+
+    /// How many messages this receiver may still take (`maxMessages`).
+    private func reserve(_ wanted: Int) -> Int {
+        remaining.withLock { left in
+            guard let available = left else { return wanted }
+            let granted = min(wanted, available)
+            left = available - granted
+            return granted
+        }
+    }
+
+    private func giveBack(_ unused: Int) {
+        guard unused > 0 else { return }
+        remaining.withLock { left in if let available = left { left = available + unused } }
+    }
+
+    private func receiveLoop(_ index: Int, into inbox: AsyncChannel<[IncomingMessage]>) async {
+        var failingSince: ContinuousClock.Instant?
+        var backoff = Duration.milliseconds(250)
+        while !isStopping, !Task.isCancelled {
+            let wanted = reserve(10)
+            guard wanted > 0 else { return }
+            let messages: [IncomingMessage]
+            do {
+                messages = try await queue.receive(maxMessages: wanted, waitTimeSeconds: settings.waitTimeSeconds,
+                                                   visibilityTimeout: settings.visibilityTimeout)
+                failingSince = nil
+                backoff = .milliseconds(250)
+            } catch {
+                giveBack(wanted)
+                if Task.isCancelled || isStopping { return }
+                let retryable = (error as? QueueError)?.retryable ?? true
+                logger.warning("receiver \(index): \(error)")
+                let since = failingSince ?? .now
+                failingSince = since
+                if !retryable || (settings.mode == .drain && ContinuousClock.now - since > settings.giveUpAfter) {
+                    failFatally(LoadError.queueUnavailable(String(describing: error)))
+                    return
+                }
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(10))
+                continue
+            }
+            giveBack(wanted - messages.count)
+            if messages.isEmpty {
+                if settings.mode == .drain { return }
+                continue
+            }
+            let handles = messages.compactMap(\.receiptHandle)
+            inFlight.add(handles, visibleAgainAt: .now + .seconds(settings.visibilityTimeout))
+            statistics.update { $0.received += messages.count }
+            // Hand over even if shutdown began meanwhile: the writer stages or releases them.
+            await Task { await inbox.send(messages) }.value
+        }
+    }
+
+    // MARK: - Writing
+
+    private func writeLoop(from inbox: AsyncChannel<[IncomingMessage]>,
+                           to deletions: AsyncChannel<[IncomingMessage]>) async {
+        let receivesPerBatch = max(1, settings.batchSize / 10)
+        var givenUp = false
+        var failingSince: ContinuousClock.Instant?
+        var backoff = Duration.milliseconds(200)
+        for await group in inbox.chunks(ofCount: receivesPerBatch, or: .repeating(every: settings.batchWindow)) {
+            let batch = group.flatMap { $0 }
+            guard !batch.isEmpty else { continue }
+            if givenUp {
+                // Gave up on the database: everything still arriving goes back to the queue.
+                await release(batch)
+                continue
+            }
+            do {
+                let outcome = try await database.stage(batch, maxReceives: settings.maxReceives)
+                statistics.record(outcome)
+                failingSince = nil
+                backoff = .milliseconds(200)
+            } catch {
+                statistics.update { $0.failedBatches += 1 }
+                logger.error("staging a batch of \(batch.count) failed, releasing it: \(error)")
+                await release(batch)
+                let since = failingSince ?? .now
+                failingSince = since
+                let deadline = settings.mode == .drain ? since + settings.giveUpAfter : nil
+                if await waitForDatabase(until: deadline) {
+                    // Reachable, but the batch may fail again for another reason: do not spin.
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, .seconds(5))
+                }
+                if let deadline, ContinuousClock.now >= deadline {
+                    givenUp = true
+                    failFatally(LoadError.databaseUnavailable(String(describing: error)))
+                }
+                continue
+            }
+            for start in stride(from: 0, to: batch.count, by: 10) {
+                await deletions.send(Array(batch[start..<min(start + 10, batch.count)]))
+            }
+        }
+    }
+
+    /// Reconnects with capped exponential backoff until the database answers,
+    /// `deadline` passes (returns false), or, in follow mode, shutdown begins.
+    private func waitForDatabase(until deadline: ContinuousClock.Instant?) async -> Bool {
+        var delay = Duration.milliseconds(200)
+        while true {
+            if isStopping && settings.mode == .follow { return true }
+            do {
+                try await database.connect()
+                return true
+            } catch {
+                if let deadline, ContinuousClock.now >= deadline { return false }
+                logger.warning("waiting for the database: \(error)")
+                try? await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// Makes messages visible again at once, so they are not lost to a timeout.
+    private func release(_ messages: [IncomingMessage]) async {
+        let handles = messages.compactMap(\.receiptHandle)
+        guard !handles.isEmpty else { return }
+        do {
+            try await queue.changeVisibility(receiptHandles: handles, timeout: 0)
+            statistics.update { $0.released += handles.count }
+        } catch {
+            logger.warning("could not release \(handles.count) messages (they return after their visibility timeout): \(error)")
+        }
+        inFlight.remove(handles)
+    }
+
+    // MARK: - Deleting
+
+    private func deleteLoop(_ deletions: AsyncChannel<[IncomingMessage]>) async {
+        for await chunk in deletions {
+            var handles = chunk.compactMap(\.receiptHandle)
+            var attempt = 0
+            while !handles.isEmpty {
+                attempt += 1
+                do {
+                    let failures = try await queue.delete(receiptHandles: handles)
+                    let failed = Set(failures.map(\.receiptHandle))
+                    let done = handles.filter { !failed.contains($0) }
+                    statistics.update { $0.deleted += done.count }
+                    inFlight.remove(done)
+                    let retry = failures.filter(\.retryable).map(\.receiptHandle)
+                    let final = failures.filter { !$0.retryable }
+                    if !final.isEmpty {
+                        logger.warning("\(final.count) deletes refused (\(final.map(\.code).joined(separator: ", "))): those messages will be redelivered and skipped as duplicates")
+                        statistics.update { $0.deleteFailures += final.count }
+                        inFlight.remove(final.map(\.receiptHandle))
+                    }
+                    handles = retry
+                } catch {
+                    logger.warning("delete attempt \(attempt) failed: \(error)")
+                }
+                if !handles.isEmpty {
+                    if attempt >= 5 {
+                        logger.warning("giving up deleting \(handles.count) messages: they will be redelivered and skipped as duplicates")
+                        statistics.update { $0.deleteFailures += handles.count }
+                        inFlight.remove(handles)
+                        break
+                    }
+                    try? await Task.sleep(for: .milliseconds(100 << min(attempt, 5)))
+                }
+            }
+        }
+    }
+
+    // MARK: - Visibility heartbeat
+
+    /// Extends the visibility of messages held longer than planned (a slow or
+    /// unreachable database) before it runs out, so they are not redelivered
+    /// while this process still holds them.
+    private func heartbeat() async throws {
+        let timeout = settings.visibilityTimeout
+        let tick = Duration.seconds(max(1, timeout / 6))
+        while true {
+            try await Task.sleep(for: tick)
+            let due = inFlight.takeDue(before: .now + .seconds(max(2, timeout / 3)),
+                                       newDeadline: .now + .seconds(timeout))
+            guard !due.isEmpty else { continue }
+            do {
+                try await queue.changeVisibility(receiptHandles: due, timeout: timeout)
+                statistics.update { $0.extended += due.count }
+            } catch {
+                logger.warning("could not extend the visibility of \(due.count) messages: \(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+import Logging
+import SQS
+
+/// Adapts the SQS client to what `load` needs, for one queue.
+public struct SQSQueue: MessageQueue {
+    public let client: SQSClient
+    public let queueURL: String
+    let statistics: LoadStatistics?
+    let logger: Logger
+
+    public init(client: SQSClient, queueURL: String, statistics: LoadStatistics? = nil, logger: Logger) {
+        self.client = client
+        self.queueURL = queueURL
+        self.statistics = statistics
+        self.logger = logger
+    }
+
+    public var requestCount: Int { client.requestCount }
+
+    /// Messages whose body does not match its MD5 are left alone: they become
+    /// visible again after the visibility timeout and are tried once more.
+    public func receive(maxMessages: Int, waitTimeSeconds: Int, visibilityTimeout: Int) async throws -> [IncomingMessage] {
+        let received = try await mapErrors {
+            try await client.receiveMessages(queueURL: queueURL, maxMessages: maxMessages,
+                                             waitTimeSeconds: waitTimeSeconds, visibilityTimeout: visibilityTimeout,
+                                             onMD5Mismatch: .mark)
+        }
+        let corrupt = received.filter { !$0.md5Matches }
+        if !corrupt.isEmpty {
+            logger.warning("\(corrupt.count) message bodies did not match their MD5 (\(corrupt.map(\.messageId).joined(separator: ", "))); leaving them to redelivery")
+            statistics?.update { $0.md5Mismatches += corrupt.count }
+        }
+        return received.filter(\.md5Matches).map { message in
+            IncomingMessage(messageId: message.messageId, body: message.body, sentAt: message.sentTimestamp,
+                            receiveCount: message.approximateReceiveCount, receiptHandle: message.receiptHandle)
+        }
+    }
+
+    public func delete(receiptHandles: [String]) async throws -> [DeleteFailure] {
+        var failures: [DeleteFailure] = []
+        for start in stride(from: 0, to: receiptHandles.count, by: 10) {
+            let chunk = Array(receiptHandles[start..<min(start + 10, receiptHandles.count)])
+            let entries = chunk.enumerated().map { SQSBatchEntry(id: String($0.offset), receiptHandle: $0.element) }
+            let result = try await mapErrors { try await client.deleteMessageBatch(queueURL: queueURL, entries: entries) }
+            for failure in result.failed {
+                guard let index = Int(failure.id), chunk.indices.contains(index) else { continue }
+                // A sender fault (bad or expired receipt handle) will not heal by retrying.
+                failures.append(DeleteFailure(receiptHandle: chunk[index], code: failure.code, retryable: !failure.senderFault))
+            }
+        }
+        return failures
+    }
+
+    public func changeVisibility(receiptHandles: [String], timeout: Int) async throws {
+        for start in stride(from: 0, to: receiptHandles.count, by: 10) {
+            let chunk = Array(receiptHandles[start..<min(start + 10, receiptHandles.count)])
+            let entries = chunk.enumerated().map { (id: String($0.offset), receiptHandle: $0.element, visibilityTimeout: timeout) }
+            let result = try await mapErrors {
+                try await client.changeMessageVisibilityBatch(queueURL: queueURL, entries: entries)
+            }
+            if !result.failed.isEmpty {
+                logger.debug("visibility change refused for \(result.failed.count) messages: \(result.failed.map(\.code))")
+            }
+        }
+    }
+
+    private func mapErrors<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as SQSError {
+            throw QueueError(error.description, retryable: error.isRetryable)
+        }
+    }
+}

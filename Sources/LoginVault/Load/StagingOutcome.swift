@@ -1,0 +1,28 @@
+/// What staging one batch did, message by message counted.
+public struct StagingOutcome: Sendable, Equatable {
+    /// New rows in `raw_logins`.
+    public var staged = 0
+    /// Messages whose id was already staged (SQS redelivery, or twice in a batch).
+    public var duplicates = 0
+    /// Bodies that are not valid jsonb, quarantined by the database with a reason.
+    public var rejected = 0
+    /// Messages quarantined as `too_many_receives` (poison) or unstorable.
+    public var quarantined = 0
+
+    public init(staged: Int = 0, duplicates: Int = 0, rejected: Int = 0, quarantined: Int = 0) {
+        self.staged = staged
+        self.duplicates = duplicates
+        self.rejected = rejected
+        self.quarantined = quarantined
+    }
+
+    /// Every message of the batch, whatever became of it.
+    public var total: Int { staged + duplicates + rejected + quarantined }
+
+    public static func += (lhs: inout StagingOutcome, rhs: StagingOutcome) {
+        lhs.staged += rhs.staged
+        lhs.duplicates += rhs.duplicates
+        lhs.rejected += rhs.rejected
+        lhs.quarantined += rhs.quarantined
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Postgres
+import TestSupport
+import Testing
+
+/// `loginvault load` end to end: the built binary, a real PostgreSQL, a real moto.
+@Suite("loginvault load", .enabled(if: Integration.postgres && Integration.sqs))
+struct LoadCommandTests {
+    @Test func theSampleFromTheQueue() async throws {
+        try await LoadFixture.with("sample") { fixture in
+            try await fixture.send(try LoadFixture.sampleBodies)
+            let outcome = try fixture.load(["--json"])
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let summary = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]
+            let statistics = summary?["statistics"] as? [String: Any]
+            // moto may deliver a message twice to concurrent receivers: the copy is a duplicate.
+            let received = try #require(statistics?["received"] as? Int)
+            #expect(received >= 100)
+            #expect(statistics?["staged"] as? Int == 100)
+            #expect(statistics?["duplicates"] as? Int == received - 100)
+            #expect(statistics?["deleted"] as? Int == received)
+            #expect((summary?["process"] as? [String])?.first?.contains("process_raw_logins") == true)
+            #expect(try fixture.count("SELECT count(*) FROM user_logins") == 99)
+            #expect(try fixture.count("SELECT count(*) FROM user_logins WHERE locale IS NULL") == 29)
+            #expect(try fixture.count("SELECT count(*) FROM rejected_logins") == 1)
+            #expect(try fixture.count("SELECT count(*) FROM raw_logins") == 0)
+            #expect(try await fixture.messagesLeft() == 0)
+            // One 10-message receive and one 10-entry delete per ten messages, plus the empty polls.
+            let perMessage = try #require(summary?["requests_per_message"] as? Double)
+            #expect(perMessage < 0.4)
+        }
+    }
+
+    @Test func fromFileGivesTheSameLoginsAsTheQueue() async throws {
+        try await LoadFixture.with("samefile") { fixture in
+            try await fixture.send(try LoadFixture.sampleBodies)
+            #expect(try fixture.load().status == 0)
+            let file = try LoginVaultExecutable.run(
+                ["load", "--from-file", LoadFixture.samplePath, "--database", fixture.database.connectionString])
+            #expect(file.status == 0, "\(file.stderr)")
+            #expect(file.stdout.contains("received 100, staged 100"))
+            let columns = "user_id, device_type, masked_ip, masked_device_id, locale, app_version"
+            let difference = try fixture.count("""
+                SELECT count(*) FROM (
+                  (SELECT \(columns) FROM user_logins WHERE message_id LIKE 'file-%'
+                   EXCEPT ALL SELECT \(columns) FROM user_logins WHERE message_id NOT LIKE 'file-%')
+                  UNION ALL
+                  (SELECT \(columns) FROM user_logins WHERE message_id NOT LIKE 'file-%'
+                   EXCEPT ALL SELECT \(columns) FROM user_logins WHERE message_id LIKE 'file-%')) d
+                """)
+            #expect(difference == 0)
+            #expect(try fixture.count("SELECT count(*) FROM user_logins") == 198)
+            // Replaying the file adds nothing: the same message ids upsert the same rows.
+            let replay = try LoginVaultExecutable.run(
+                ["load", "--from-file", LoadFixture.samplePath, "--database", fixture.database.connectionString])
+            #expect(replay.status == 0)
+            #expect(try fixture.count("SELECT count(*) FROM user_logins") == 198)
+            #expect(try fixture.count("SELECT count(*) FROM rejected_logins") == 2)
+        }
+    }
+
+    @Test func aRedeliveredMessageIsSkippedAndAnEqualBodyWithANewIdIsKept() async throws {
+        try await LoadFixture.with("redelivery") { fixture in
+            let body = try LoadFixture.sampleBodies[0]
+            try await fixture.send([body, body])
+            // A first loader stages without processing, then "crashes" before deleting:
+            // receive and stage through the real paths, delete nothing, let them come back.
+            let received = try await fixture.client.receiveMessages(queueURL: fixture.queueURL, maxMessages: 10,
+                                                                    waitTimeSeconds: 1, visibilityTimeout: 1)
+            #expect(received.count == 2)
+            let staging = try fixture.database.connect()
+            for message in received {
+                try staging.query("INSERT INTO raw_logins (message_id, body) VALUES ($1, $2::jsonb)",
+                                  [.text(message.messageId), .text(message.body)])
+            }
+            try await Task.sleep(for: .seconds(1.5))
+            let outcome = try fixture.load()
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            #expect(outcome.stdout.contains("received 2, staged 0, duplicates 2"))
+            #expect(outcome.stdout.contains("deleted 2"))
+            #expect(try fixture.count("SELECT count(*) FROM user_logins") == 2)
+            #expect(try fixture.count("SELECT count(DISTINCT message_id) FROM user_logins") == 2)
+            #expect(try await fixture.messagesLeft() == 0)
+        }
+    }
+
+    @Test func invalidBodiesAreQuarantinedAndDeleted() async throws {
+        try await LoadFixture.with("invalid") { fixture in
+            let bodies = [
+                "not json at all", #"{"user_id": "x", "ip": "1.2.3.4""#, #"{"a": "\u0000"}"#, #""\ud800""#,
+                "[1, 2, 3]", "null", #"{"foo": "oops_wrong_msg_type", "bar": "123"}"#,
+            ]
+            try await fixture.send(bodies + [try LoadFixture.sampleBodies[0]])
+            let outcome = try fixture.load()
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            #expect(try fixture.count("SELECT count(*) FROM user_logins") == 1)
+            #expect(try fixture.count("SELECT count(*) FROM rejected_logins") == bodies.count)
+            #expect(try fixture.count("SELECT count(*) FROM rejected_logins WHERE reason IS NULL OR reason = ''") == 0)
+            #expect(try await fixture.messagesLeft() == 0)
+        }
+    }
+
+    @Test func messagesReceivedTooOftenAreQuarantined() async throws {
+        try await LoadFixture.with("poison") { fixture in
+            try await fixture.send([try LoadFixture.sampleBodies[1]])
+            for _ in 0..<3 {
+                let got = try await fixture.client.receiveMessages(queueURL: fixture.queueURL, maxMessages: 1,
+                                                                   waitTimeSeconds: 1, visibilityTimeout: 0)
+                #expect(got.count == 1)
+            }
+            let outcome = try fixture.load(["--max-receives", "3"])
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            #expect(outcome.stdout.contains("quarantined 1"))
+            #expect(try fixture.count("SELECT count(*) FROM rejected_logins WHERE reason = 'too_many_receives'") == 1)
+            #expect(try fixture.count("SELECT count(*) FROM user_logins") == 0)
+            #expect(try await fixture.messagesLeft() == 0)
+        }
+    }
+
+    @Test func aMissingQueueIsExitFiveWithAWSsMessage() async throws {
+        try await LoadFixture.with("missing") { fixture in
+            let outcome = try LoginVaultExecutable.run(
+                ["load", "--queue", "no-such-queue-\(UInt32.random(in: 0...UInt32.max))", "--database", fixture.database.connectionString],
+                environment: fixture.environment)
+            #expect(outcome.status == 5)
+            #expect(outcome.stderr.contains("QueueDoesNotExist") || outcome.stderr.contains("NonExistentQueue"))
+        }
+    }
+
+    @Test func usageErrorsAreExplained() throws {
+        let both = try LoginVaultExecutable.run(["load", "--queue", "q", "--from-file", "f"])
+        #expect(both.status == 64)
+        #expect(both.stderr.contains("either --queue"))
+        let help = try LoginVaultExecutable.run(["load", "--help"])
+        for option in ["--queue", "--from-file", "--drain", "--follow", "--max-messages", "--receivers", "--no-process",
+                       "--process-every", "--json", "--log-level", "--endpoint-url", "Exit codes"] {
+            #expect(help.stdout.contains(option), "\(option) is not explained")
+        }
+    }
+}

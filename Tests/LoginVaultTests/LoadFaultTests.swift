@@ -1,0 +1,107 @@
+import Foundation
+import LoginVault
+import Postgres
+import TestSupport
+import Testing
+
+/// `load` when things go wrong: the database stops mid-drain, or the loader is
+/// told to stop. Nothing may be deleted from the queue that was not committed,
+/// and a rerun must complete the job.
+@Suite("loginvault load under faults", .enabled(if: Integration.postgres && Integration.sqs), .serialized)
+struct LoadFaultTests {
+    /// Makes every staging statement take a while, so a run can be interrupted mid-way.
+    static let slowStaging = """
+        CREATE FUNCTION pg_temp_slow() RETURNS trigger LANGUAGE plpgsql AS
+          $$ BEGIN PERFORM pg_sleep(0.25); RETURN NULL; END $$;
+        CREATE TRIGGER slow_staging AFTER INSERT ON raw_logins FOR EACH STATEMENT EXECUTE FUNCTION pg_temp_slow();
+        """
+
+    static func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try condition() { return true }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        return false
+    }
+
+    static func bodies(_ count: Int) throws -> [String] {
+        let sample = try LoadFixture.sampleBodies.filter { $0.contains("user_id") }
+        return (0..<count).map { sample[$0 % sample.count] }
+    }
+
+    @Test func databaseStoppedMidDrainLosesNothingAndARerunCompletes() async throws {
+        let cluster = try PrivateCluster()
+        defer { cluster.destroy() }
+        let fixture = try await LoadFixture.make("dbstop")
+        defer { Task { await fixture.tearDown() } }
+        let database = cluster.connectionString()
+        let admin = try PostgresConnection(database)
+        let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
+        try Migrator(connection: admin, migrations: migrations).migrate()
+        try admin.runScript(Self.slowStaging)
+        admin.close()
+        try await fixture.send(try Self.bodies(100))
+
+        let args = ["load", "--queue", fixture.queueName, "--database", database, "--no-process", "--json",
+                    "--batch-size", "10", "--receivers", "1", "--wait-time-seconds", "1", "--give-up-after", "3",
+                    "--visibility-timeout", "30", "--log-level", "error"]
+        let loader = try LoginVaultExecutable.start(args, environment: fixture.environment)
+        let watcher = try PostgresConnection(database)
+        let midway = try Self.waitUntil(30) { try watcher.query("SELECT count(*) FROM raw_logins").first![0].int! >= 20 }
+        #expect(midway)
+        watcher.close()
+        try cluster.stop(mode: "immediate")
+        let first = loader.wait()
+        #expect(first.status == 4, "\(first.stderr)")
+        #expect(first.stderr.contains("database"))
+        let summary = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any]
+        let deleted = try #require((summary?["statistics"] as? [String: Any])?["deleted"] as? Int)
+
+        try cluster.start()
+        let check = try PostgresConnection(database)
+        let staged = try check.query("SELECT count(*) FROM raw_logins").first![0].int!
+        #expect(staged < 100, "the stop came too late to test anything")
+        #expect(deleted <= staged, "deleted \(deleted) messages but only \(staged) were committed")
+        #expect(staged + (try await fixture.messagesLeft()) >= 100, "messages were lost")
+
+        let rerun = try LoginVaultExecutable.run(["load", "--queue", fixture.queueName, "--database", database,
+                                                  "--wait-time-seconds", "1", "--log-level", "error"],
+                                                 environment: fixture.environment)
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        #expect(try check.query("SELECT count(*) FROM user_logins").first![0].int == 100)
+        #expect(try check.query("SELECT count(*) FROM raw_logins").first![0].int == 0)
+        #expect(try await fixture.messagesLeft() == 0)
+    }
+
+    @Test func sigtermFinishesInFlightBatchesAndExitsZero() async throws {
+        try await LoadFixture.with("sigterm") { fixture in
+            try fixture.database.connect().runScript(Self.slowStaging)
+            try await fixture.send(try Self.bodies(100))
+            let loader = try LoginVaultExecutable.start(
+                fixture.loadArguments(["--no-process", "--json", "--batch-size", "10", "--receivers", "2",
+                                       "--wait-time-seconds", "1", "--visibility-timeout", "5"]),
+                environment: fixture.environment)
+            let watcher = try fixture.database.connect()
+            #expect(try Self.waitUntil(30) { try watcher.query("SELECT count(*) FROM raw_logins").first![0].int! >= 20 })
+            loader.signal(SIGTERM)
+            let outcome = loader.wait()
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let summary = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]
+            let statistics = try #require(summary?["statistics"] as? [String: Any])
+            let staged = try watcher.query("SELECT count(*) FROM raw_logins").first![0].int!
+            #expect(staged < 100, "SIGTERM came too late to test anything")
+            // Every batch that was received was either committed and deleted, or released.
+            #expect(statistics["deleted"] as? Int == staged)
+            let left = try await fixture.messagesLeft()
+            #expect(staged + left == 100)
+
+            // Anything a cancelled long poll took becomes visible within its 5 s timeout.
+            try await Task.sleep(for: .seconds(6))
+            let rerun = try fixture.load(["--wait-time-seconds", "1"])
+            #expect(rerun.status == 0, "\(rerun.stderr)")
+            #expect(try watcher.query("SELECT count(*) FROM user_logins").first![0].int == 100)
+            #expect(try await fixture.messagesLeft() == 0)
+        }
+    }
+}

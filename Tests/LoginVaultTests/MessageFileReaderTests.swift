@@ -1,0 +1,75 @@
+import Foundation
+@testable import LoginVault
+import Testing
+
+@Suite("Message files (--from-file)")
+struct MessageFileReaderTests {
+    func read(_ text: String, format: MessageFileReader.Format = .auto, chunkSize: Int = 7) async throws -> [IncomingMessage] {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lv-messages-\(UUID().uuidString)")
+        try Data(text.utf8).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        var messages: [IncomingMessage] = []
+        for try await message in MessageFileReader(path: url.path, format: format, chunkSize: chunkSize) {
+            messages.append(message)
+        }
+        return messages
+    }
+
+    @Test func arrayElementsKeepTheirExactBytes() async throws {
+        let text = """
+             [ {"a": "x,y]}", "b": [1, {"c": "\\"quoted\\" ]"}]},
+              "a string, with a comma" ,
+             null, 12.5e3, {"emoji": "🔐", "rtl": "עברית"}, [ ], {}
+            ]\n
+            """
+        let bodies = try await read(text).map(\.body)
+        #expect(bodies == [
+            #"{"a": "x,y]}", "b": [1, {"c": "\"quoted\" ]"}]}"#,
+            #""a string, with a comma""#,
+            "null", "12.5e3", #"{"emoji": "🔐", "rtl": "עברית"}"#, "[ ]", "{}",
+        ])
+    }
+
+    @Test func linesSkipBlanksAndCarriageReturns() async throws {
+        let bodies = try await read("{\"a\":1}\r\n\n   \nnot json at all\n{\"b\":[1,2]}").map(\.body)
+        #expect(bodies == ["{\"a\":1}", "not json at all", "{\"b\":[1,2]}"])
+    }
+
+    @Test func idsAreStableAndDistinctPerPosition() async throws {
+        let first = try await read("[{\"x\":1},{\"x\":1},{\"x\":2}]")
+        let again = try await read("[{\"x\":1},{\"x\":1},{\"x\":2}]", chunkSize: 1 << 20)
+        #expect(first.map(\.messageId) == again.map(\.messageId))
+        #expect(Set(first.map(\.messageId)).count == 3)
+        #expect(first[0].messageId.hasPrefix("file-1-"))
+        #expect(first.allSatisfy { $0.sentAt == nil && $0.receiptHandle == nil })
+    }
+
+    @Test func truncatedArrayIsAnError() async throws {
+        await #expect(throws: MessageFileError.truncated) { _ = try await read("[{\"a\":1}, {\"b\":") }
+    }
+
+    @Test func garbageBetweenElementsIsAnError() async throws {
+        await #expect(throws: MessageFileError.self) { _ = try await read("[1] 2", format: .array) }
+    }
+
+    @Test func unstorableBytesAreMarkedNotDropped() async throws {
+        var bytes = Array("{\"a\":\"".utf8) + [0xFF, 0xFE] + Array("\"}\n{\"b\":\"".utf8) + [0x00] + Array("\"}\n".utf8)
+        bytes += Array("{\"ok\":true}\n".utf8)
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lv-bytes-\(UUID().uuidString)")
+        try Data(bytes).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        var messages: [IncomingMessage] = []
+        for try await message in MessageFileReader(path: url.path) { messages.append(message) }
+        #expect(messages.map(\.unstorableReason) == ["invalid_utf8", "nul_byte", nil])
+        #expect(!messages[1].body.contains("\u{0}"))
+    }
+
+    @Test func theShippedSampleHasOneHundredMessages() async throws {
+        let sample = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("examples/login-queue-sample.json"), encoding: .utf8)
+        let messages = try await read(sample, chunkSize: 4096)
+        #expect(messages.count == 100)
+        #expect(messages.filter { $0.body.contains("\"locale\": null") }.count == 29)
+    }
+}

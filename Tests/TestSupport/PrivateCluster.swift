@@ -1,0 +1,77 @@
+import Foundation
+
+/// A PostgreSQL cluster of a test's own (scripts/pg-cluster.sh), for tests that
+/// stop or restart the server. Started by the test, destroyed by it.
+public final class PrivateCluster: Sendable {
+    public let directory: URL
+    public let port: Int
+    public let passfile: String
+
+    /// Initialises and starts a cluster in a new directory under .build/local.
+    public init() throws {
+        directory = Integration.repositoryRoot.appendingPathComponent(".build/local/cluster-\(UUID().uuidString.prefix(8))")
+        try Self.script("start", directory)
+        let env = try String(contentsOf: directory.appendingPathComponent("env"), encoding: .utf8)
+        func value(_ name: String) -> String? {
+            env.split(separator: "\n").first { $0.hasPrefix("export \(name)=") }
+                .map { String($0.dropFirst("export \(name)=".count)) }
+        }
+        port = Int(value("PGPORT") ?? "") ?? 0
+        passfile = value("PGPASSFILE") ?? ""
+    }
+
+    /// A libpq connection string for `database` on this cluster.
+    public func connectionString(_ database: String = "postgres") -> String {
+        "host=127.0.0.1 port=\(port) user=postgres dbname=\(database) passfile=\(passfile)"
+    }
+
+    /// Stops the server: `fast` or `immediate` (a crash, as far as clients can tell).
+    public func stop(mode: String = "fast") throws {
+        let data = try dataDirectory()
+        try Self.run(["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D", data, "-m", mode, "-w", "stop"])
+    }
+
+    public func start() throws { try Self.script("start", directory) }
+
+    public func destroy() { try? Self.script("destroy", directory) }
+
+    private func dataDirectory() throws -> String {
+        let env = try String(contentsOf: directory.appendingPathComponent("env"), encoding: .utf8)
+        return env.split(separator: "\n").first { $0.hasPrefix("export LOGINVAULT_PGDATA=") }
+            .map { String($0.dropFirst("export LOGINVAULT_PGDATA=".count)) } ?? ""
+    }
+
+    private static func script(_ command: String, _ directory: URL) throws {
+        try run([Integration.repositoryRoot.appendingPathComponent("scripts/pg-cluster.sh").path, command, directory.path])
+    }
+
+    /// Runs a command to completion with posix_spawn and waitpid (Foundation's
+    /// Process has been seen to miss a child's exit when the child leaves a
+    /// daemon behind, as pg_ctl start does).
+    private static func run(_ arguments: [String]) throws {
+        var pid: pid_t = 0
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+        guard spawned == 0 else {
+            throw ClusterError(message: "could not start \(arguments[0]): error \(spawned)")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let exited = (status & 0x7f) == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            throw ClusterError(message: "\(arguments.joined(separator: " ")) failed (status \(status))")
+        }
+    }
+}
+
+/// A cluster command failed.
+public struct ClusterError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
