@@ -4,6 +4,9 @@
 /// failures and timeouts. Any other 4xx fails at once with AWS's code and message. Attempt `n`
 /// (1-based) is followed, if it fails retryably, by a sleep drawn uniformly from
 /// `0 ... min(maxDelay, baseDelay * 2^(n-1))`.
+///
+/// As in the AWS SDKs, a retried `SendMessageBatch` whose first attempt did reach the queue
+/// (e.g. the connection dropped after the server accepted it) sends the messages twice.
 public struct RetryPolicy: Sendable {
     /// Total attempts, the first included (1 disables retries).
     public var maxAttempts: Int

@@ -98,6 +98,7 @@ public final class SQSClient: Sendable {
                 if error.isThrottling { counters.withLockedValue { $0.throttled += 1 } }
                 try await retryOrThrow(error, attempt: attempt, generator: &generator)
             } catch let error as SQSError {
+                if error.code == SQSError.LocalCode.invalidResponse { counters.withLockedValue { $0.failedCalls += 1 } }
                 throw error
             } catch let error where Task.isCancelled || error is CancellationError {
                 throw error

@@ -127,7 +127,7 @@ final class FaultProxy: Sendable {
                         try? await connection.channel.close()
                         return
                     case .stall:
-                        try await Task.sleep(for: .seconds(3600))
+                        continue  // wait for more input, i.e. until the client or stop() closes the connection
                     case .respond(let status, let headers, let text):
                         try await Self.write(outbound, status: status, headers: HTTPHeaders(headers), body: Data(text.utf8))
                     case .forward:
