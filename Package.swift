@@ -90,6 +90,7 @@ let package = Package(
             name: "SQSTests",
             dependencies: [
                 "SQS",
+                "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

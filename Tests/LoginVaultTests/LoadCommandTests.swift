@@ -1,4 +1,5 @@
 import Foundation
+import LoginVault
 import Postgres
 import TestSupport
 import Testing
@@ -114,6 +115,43 @@ struct LoadCommandTests {
             #expect(try fixture.count("SELECT count(*) FROM rejected_logins WHERE reason = 'too_many_receives'") == 1)
             #expect(try fixture.count("SELECT count(*) FROM user_logins") == 0)
             #expect(try await fixture.messagesLeft() == 0)
+        }
+    }
+
+    @Test func followRunsUntilSIGTERMAndProcessesPeriodically() async throws {
+        try await LoadFixture.with("follow") { fixture in
+            let loader = try LoginVaultExecutable.start(
+                fixture.loadArguments(["--follow", "--process-every", "1", "--wait-time-seconds", "1"]),
+                environment: fixture.environment)
+            // Messages sent while it runs are picked up and processed without a restart.
+            try await Task.sleep(for: .seconds(1))
+            try await fixture.send(Array(try LoadFixture.sampleBodies.filter { $0.contains("user_id") }.prefix(20)))
+            var processed = 0
+            for _ in 0..<100 where processed < 20 {
+                try await Task.sleep(for: .milliseconds(200))
+                processed = try fixture.count("SELECT count(*) FROM user_logins")
+            }
+            #expect(processed == 20)
+            loader.signal(SIGTERM)
+            let outcome = loader.wait()
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            #expect(outcome.stdout.contains("loginvault load (follow)"))
+            #expect(try await fixture.messagesLeft() == 0)
+        }
+    }
+
+    @Test func fromStandardInputAsJSONLines() async throws {
+        try await ScratchDatabase.with("stdin") { db in
+            let connection = try db.connect()
+            let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
+            try Migrator(connection: connection, migrations: migrations).migrate()
+            let lines = try LoadFixture.sampleBodies.prefix(5).joined(separator: "\n") + "\nnot json\n"
+            let outcome = try LoginVaultExecutable.run(
+                ["load", "--from-file", "-", "--database", db.connectionString, "--json"], stdin: Data(lines.utf8))
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            #expect(outcome.stdout.contains("\"received\":6"))
+            #expect(try connection.query("SELECT count(*) FROM user_logins").first?[0].int == 5)
+            #expect(try connection.query("SELECT reason FROM rejected_logins").first?[0].string == "invalid_json")
         }
     }
 

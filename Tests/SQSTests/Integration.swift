@@ -1,18 +1,15 @@
 import Foundation
 import Logging
 import SQS
+import TestSupport
 
-/// The one rule for integration tests: they run when the server variables are set, are
-/// skipped when not — unless `LOGINVAULT_REQUIRE_INTEGRATION=1` (as `make test` sets), in
-/// which case they run and a missing variable fails them loudly.
-enum Integration {
-    static let environment = ProcessInfo.processInfo.environment
+/// The SQS side of the integration rule (TestSupport's `Integration`): the moto
+/// servers' variables, and helpers to reach them.
+extension Integration {
     static let plainEndpoint = "LOGINVAULT_TEST_SQS_ENDPOINT"
     static let authEndpoint = "LOGINVAULT_TEST_SQS_AUTH_ENDPOINT"
     static let authKeyId = "LOGINVAULT_TEST_SQS_AUTH_ACCESS_KEY_ID"
     static let authSecret = "LOGINVAULT_TEST_SQS_AUTH_SECRET_ACCESS_KEY"
-
-    static var required: Bool { environment["LOGINVAULT_REQUIRE_INTEGRATION"] == "1" }
 
     /// For `.enabled(if:)`: true when every variable is set, or when integration is required.
     static func enabled(_ names: String...) -> Bool {
@@ -20,17 +17,7 @@ enum Integration {
     }
 
     /// A variable's value, or an error naming it (reached only when integration is required).
-    static func value(_ name: String) throws -> String {
-        guard let value = environment[name], !value.isEmpty else { throw Missing(name: name) }
-        return value
-    }
-
-    struct Missing: Error, CustomStringConvertible {
-        let name: String
-        var description: String {
-            "LOGINVAULT_REQUIRE_INTEGRATION=1 but \(name) is not set: run under scripts/with-servers.sh (or source the env of scripts/moto.sh start DIR)"
-        }
-    }
+    static func value(_ name: String) throws -> String { try variable(name) }
 
     /// Configuration for plain moto (any signature is accepted), in us-east-1.
     static func plainConfiguration(endpoint: URL? = nil) throws -> SQSConfiguration {

@@ -1,5 +1,6 @@
 import Foundation
 import SQS
+import TestSupport
 import Testing
 
 /// Integration against plain moto_server (no signature checks) on 127.0.0.1.

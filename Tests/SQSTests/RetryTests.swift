@@ -1,5 +1,6 @@
 import Foundation
 import SQS
+import TestSupport
 import Testing
 
 /// Retries through a fault-injecting proxy in front of plain moto.

@@ -1,5 +1,6 @@
 import Foundation
 import SQS
+import TestSupport
 import Testing
 
 /// Our signatures judged by a real server: moto started with INITIAL_NO_AUTH_ACTION_COUNT,

@@ -57,8 +57,6 @@ public struct FileLoader: Sendable {
             try await group.waitForAll()
         }
         guard settings.process else { return [] }
-        let notices = try await database.processRawLogins()
-        for notice in notices { logger.info("\(notice)") }
-        return notices
+        return try await database.processRawLogins()
     }
 }

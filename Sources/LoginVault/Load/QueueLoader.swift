@@ -56,7 +56,8 @@ public final class QueueLoader: Sendable {
                 outer.addTask {
                     while !Task.isCancelled {
                         try await Task.sleep(for: every)
-                        let notices = try await self.processRawLogins()
+                        let notices = try await self.database.processRawLogins()
+                        for notice in notices { self.logger.info("\(notice)") }
                         self.processedNotices.withLock { $0 += notices }
                     }
                 }
@@ -87,14 +88,8 @@ public final class QueueLoader: Sendable {
         if let error = fatal.withLock({ $0 }) { throw error }
         var notices = processedNotices.withLock { $0 }
         if settings.process {
-            notices += try await processRawLogins()
+            notices += try await database.processRawLogins()
         }
-        return notices
-    }
-
-    private func processRawLogins() async throws -> [String] {
-        let notices = try await database.processRawLogins()
-        for notice in notices { logger.info("\(notice)") }
         return notices
     }
 
