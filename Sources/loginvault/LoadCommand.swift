@@ -36,7 +36,7 @@ struct LoadCommand: AsyncParsableCommand {
 
     @Option(name: .customLong("from-file"), help: ArgumentHelp(
         "Stage messages from a file instead of SQS: a JSON array or JSON lines; - for standard input.",
-        discussion: "Message ids are derived from each message's position and content, so replaying a file stages nothing twice.",
+        discussion: "Message ids are derived from each message's position and content, so replaying the same file adds nothing to user_logins.",
         valueName: "path"))
     var fromFile: String?
 
