@@ -196,7 +196,7 @@ BEGIN
            locale = b.locale, app_version = b.app_version,
            create_date = b.create_date, processed_at = now()
       FROM batch b
-     WHERE u.login_id = b.existing_login_id
+     WHERE b.existing_login_id IS NOT NULL AND u.login_id = b.existing_login_id
        AND (u.user_id, u.device_type, u.masked_ip, u.masked_device_id, u.locale, u.app_version, u.create_date)
            IS DISTINCT FROM
            (b.user_id, b.device_type, b.masked_ip, b.masked_device_id, b.locale, b.app_version, b.create_date)
