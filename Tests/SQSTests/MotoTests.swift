@@ -91,10 +91,13 @@ struct MotoTests {
         try await Integration.withClient(Integration.plainConfiguration()) { client in
             let queue = try await client.createQueue(name: Integration.queueName("redeliver"))
             _ = try await client.sendMessageBatch(queueURL: queue, bodies: ["again"])
-            let first = try await Self.receive(client, queue, count: 1, visibilityTimeout: 1)
+            // Margins for a loaded machine: 3 s of invisibility, and a check that would
+            // not hide the message again (visibility 0) if it did see it.
+            let first = try await Self.receive(client, queue, count: 1, visibilityTimeout: 3)
             #expect(first.map(\.approximateReceiveCount) == [1])
-            #expect(try await client.receiveMessages(queueURL: queue, waitTimeSeconds: 0).isEmpty, "invisible while in flight")
-            try await Task.sleep(for: .milliseconds(1500))
+            #expect(try await client.receiveMessages(queueURL: queue, waitTimeSeconds: 0, visibilityTimeout: 0).isEmpty,
+                    "invisible while in flight")
+            try await Task.sleep(for: .milliseconds(3500))
             let second = try await Self.receive(client, queue, count: 1)
             #expect(second.map(\.messageId) == first.map(\.messageId))
             #expect(second.map(\.approximateReceiveCount) == [2])
