@@ -63,7 +63,7 @@ struct SecretsTests {
             environment["PGPASSWORD"] = loaderPassword  // the environment: not visible in ps
             let loader = try LoginVaultExecutable.start(
                 ["load", "--queue", fixture.queueName, "--database", loaderDatabase, "--log-level", "trace",
-                 "--wait-time-seconds", "1", "--receivers", "2"],
+                 "--wait-time-seconds", "3", "--receivers", "2"],  // alive for 3 s at least: the last poll
                 environment: environment)
 
             // Watch while it runs: the process table and pg_stat_activity.
@@ -72,17 +72,17 @@ struct SecretsTests {
             var activity: [String] = []
             var sawLoaderInPs = false, sawLoaderSession = false
             while loader.process.isRunning {
-                let ps = try Tool.run(["ps", "-eww", "-o", "pid=,args="])
-                psSnapshots.append(ps.stdout)
-                if ps.stdout.contains("\(loader.process.processIdentifier) ") && ps.stdout.contains("load --queue") {
-                    sawLoaderInPs = true
-                }
                 for row in try watcher.query("""
                     SELECT usename, coalesce(application_name, ''), coalesce(query, ''), coalesce(client_addr::text, '')
                       FROM pg_stat_activity WHERE pid <> pg_backend_pid()
                     """).rows {
                     activity.append(row.cells.compactMap(\.string).joined(separator: " | "))
                     if row[0].string == "lv_loader_login" { sawLoaderSession = true }
+                }
+                let ps = try Tool.run(["ps", "-eww", "-o", "pid=,args="])
+                psSnapshots.append(ps.stdout)
+                if ps.stdout.contains("\(loader.process.processIdentifier) ") && ps.stdout.contains("load --queue") {
+                    sawLoaderInPs = true
                 }
                 try await Task.sleep(for: .milliseconds(25))
             }
