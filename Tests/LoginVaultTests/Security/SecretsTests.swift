@@ -61,36 +61,62 @@ struct SecretsTests {
             environment["AWS_SECRET_ACCESS_KEY"] = awsSecret
             environment["AWS_ACCESS_KEY_ID"] = "AKIALOGINVAULTTEST01"
             environment["PGPASSWORD"] = loaderPassword  // the environment: not visible in ps
+
+            // Hold the loader at two moments, so the snapshots surely see it: staging
+            // (raw_logins locked) and processing, when the keys are in use (user_logins locked).
+            let stagingLock = try PostgresConnection(owner), processingLock = try PostgresConnection(owner)
+            try stagingLock.runScript("BEGIN; LOCK TABLE raw_logins IN ACCESS EXCLUSIVE MODE")
+            try processingLock.runScript("BEGIN; LOCK TABLE user_logins IN ACCESS EXCLUSIVE MODE")
             let loader = try LoginVaultExecutable.start(
                 ["load", "--queue", fixture.queueName, "--database", loaderDatabase, "--log-level", "trace",
-                 "--wait-time-seconds", "3", "--receivers", "2"],  // alive for 3 s at least: the last poll
+                 "--wait-time-seconds", "1", "--receivers", "2"],
                 environment: environment)
 
-            // Watch while it runs: the process table and pg_stat_activity.
             let watcher = try PostgresConnection(cluster.connectionString("lv_secrets"))
             var psSnapshots: [String] = []
             var activity: [String] = []
-            var sawLoaderInPs = false, sawLoaderSession = false
-            while loader.process.isRunning {
+            var sawLoaderInPs = false
+            func snapshot() throws {
                 for row in try watcher.query("""
                     SELECT usename, coalesce(application_name, ''), coalesce(query, ''), coalesce(client_addr::text, '')
                       FROM pg_stat_activity WHERE pid <> pg_backend_pid()
                     """).rows {
                     activity.append(row.cells.compactMap(\.string).joined(separator: " | "))
-                    if row[0].string == "lv_loader_login" { sawLoaderSession = true }
                 }
                 let ps = try Tool.run(["ps", "-eww", "-o", "pid=,args="])
                 psSnapshots.append(ps.stdout)
                 if ps.stdout.contains("\(loader.process.processIdentifier) ") && ps.stdout.contains("load --queue") {
                     sawLoaderInPs = true
                 }
+            }
+            /// Snapshots until the loader waits for a lock while running `statement`.
+            func waitForLoader(_ statement: String) async throws -> Bool {
+                let deadline = Date().addingTimeInterval(60)
+                while Date() < deadline, loader.process.isRunning {
+                    try snapshot()
+                    let waiting = try watcher.query("""
+                        SELECT count(*) FROM pg_stat_activity
+                         WHERE usename = 'lv_loader_login' AND wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%'
+                        """, [.text(statement)]).first?[0].int ?? 0
+                    if waiting > 0 { try snapshot(); return true }
+                    try await Task.sleep(for: .milliseconds(25))
+                }
+                return false
+            }
+            let heldWhileStaging = try await waitForLoader("stage_incoming_logins")
+            try stagingLock.runScript("COMMIT")
+            let heldWhileProcessing = try await waitForLoader("process_raw_logins")
+            try processingLock.runScript("COMMIT")
+            while loader.process.isRunning {
+                try snapshot()
                 try await Task.sleep(for: .milliseconds(25))
             }
             let outcome = loader.wait()
             watcher.close()
             #expect(outcome.status == 0, "\(outcome.stderr.suffix(2000))")
+            #expect(heldWhileStaging, "(control: pg_stat_activity showed the loader staging)")
+            #expect(heldWhileProcessing, "(control: pg_stat_activity showed the loader processing)")
             #expect(sawLoaderInPs, "(control: ps showed the running loader)")
-            #expect(sawLoaderSession, "(control: pg_stat_activity showed the loader's session)")
             #expect(outcome.stderr.contains("trace") || outcome.stderr.contains("debug"), "(control: trace logging is on)")
 
             let admin2 = try PostgresConnection(owner)
