@@ -74,3 +74,8 @@ struct TemporaryDirectory {
 
     func remove() { try? FileManager.default.removeItem(at: url) }
 }
+
+/// A tool the test needs failed.
+struct ToolError: Error, CustomStringConvertible {
+    let description: String
+}

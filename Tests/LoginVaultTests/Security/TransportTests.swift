@@ -13,7 +13,7 @@ struct TransportTests {
     static func makeCertificates(in directory: URL) throws {
         func openssl(_ arguments: [String]) throws {
             let outcome = try Tool.run(["openssl"] + arguments, in: directory)
-            guard outcome.status == 0 else { throw CorpusError("openssl \(arguments.first ?? ""): \(outcome.stderr)") }
+            guard outcome.status == 0 else { throw ToolError(description: "openssl \(arguments.first ?? ""): \(outcome.stderr)") }
         }
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         for (name, subject) in [("ca", "loginvault test CA"), ("wrong-ca", "some other CA")] {
