@@ -99,9 +99,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "LoginVaultTests", dependencies: [
-            "LoginVault", "loginvault", "TestSupport", .product(name: "Yams", package: "Yams"),
-        ]),
+        .testTarget(
+            name: "LoginVaultTests",
+            dependencies: ["LoginVault", "loginvault", "TestSupport", .product(name: "Yams", package: "Yams")],
+            exclude: ["Hostile/corpus.json"]  // the hostile-input corpus, read at test time via #filePath
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -11,6 +11,8 @@
 # PGPASSFILE and PGDATABASE for psql, libpq and the tests.
 # As root (initdb refuses root) the server runs as the `postgres` OS user.
 # Extra server settings: PG_EXTRA_CONF="shared_preload_libraries='pg_cron'".
+# TLS: PG_SSL_DIR=DIR (holding server.crt and server.key) turns on ssl with that
+# certificate; both are copied into the data directory when it is created.
 set -euo pipefail
 
 cmd=${1:?usage: pg-cluster.sh start|stop|destroy DIR}
@@ -53,6 +55,14 @@ start() {
       || { cat "$dir/initdb.log" >&2; rm -f "$pwfile"; exit 1; }
     rm -f "$pwfile"
     local port; port=$(free_port)
+    local ssl_conf=""
+    if [ -n "${PG_SSL_DIR:-}" ]; then
+      install -m 600 "$PG_SSL_DIR/server.crt" "$PG_SSL_DIR/server.key" "$data/"
+      [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$data/server.crt" "$data/server.key"
+      ssl_conf="ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'"
+    fi
     cat >>"$data/postgresql.conf" <<CONF
 # loginvault private cluster
 listen_addresses = '127.0.0.1'
@@ -62,6 +72,7 @@ max_connections = 100
 shared_buffers = 256MB
 log_destination = 'stderr'
 logging_collector = off
+${ssl_conf}
 ${PG_EXTRA_CONF:-}
 CONF
     echo "127.0.0.1:$port:*:postgres:$pw" > "$dir/pgpass"

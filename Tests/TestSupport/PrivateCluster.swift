@@ -8,9 +8,18 @@ public final class PrivateCluster: Sendable {
     public let passfile: String
 
     /// Initialises and starts a cluster in a new directory under .build/local.
-    public init() throws {
+    /// `settings` are extra postgresql.conf lines (e.g. `log_statement = 'all'`);
+    /// `tlsDirectory` holds a `server.crt` and `server.key` to turn on ssl with.
+    public init(settings: String = "", tlsDirectory: URL? = nil) throws {
         directory = Integration.repositoryRoot.appendingPathComponent(".build/local/cluster-\(UUID().uuidString.prefix(8))")
-        try Self.script("start", directory)
+        var environment = ["PG_EXTRA_CONF": settings]
+        if let tlsDirectory { environment["PG_SSL_DIR"] = tlsDirectory.path }
+        do {
+            try Self.script("start", directory, environment: environment)
+        } catch {
+            try? Self.script("destroy", directory)
+            throw error
+        }
         let env = try String(contentsOf: directory.appendingPathComponent("env"), encoding: .utf8)
         func value(_ name: String) -> String? {
             env.split(separator: "\n").first { $0.hasPrefix("export \(name)=") }
@@ -35,20 +44,26 @@ public final class PrivateCluster: Sendable {
 
     public func destroy() { try? Self.script("destroy", directory) }
 
+    /// The server's log file (stderr of the postmaster).
+    public var logFile: URL {
+        get throws { URL(fileURLWithPath: try dataDirectory()).appendingPathComponent("server.log") }
+    }
+
     private func dataDirectory() throws -> String {
         let env = try String(contentsOf: directory.appendingPathComponent("env"), encoding: .utf8)
         return env.split(separator: "\n").first { $0.hasPrefix("export LOGINVAULT_PGDATA=") }
             .map { String($0.dropFirst("export LOGINVAULT_PGDATA=".count)) } ?? ""
     }
 
-    private static func script(_ command: String, _ directory: URL) throws {
-        try run([Integration.repositoryRoot.appendingPathComponent("scripts/pg-cluster.sh").path, command, directory.path])
+    private static func script(_ command: String, _ directory: URL, environment: [String: String] = [:]) throws {
+        try run([Integration.repositoryRoot.appendingPathComponent("scripts/pg-cluster.sh").path, command, directory.path],
+                environment: environment)
     }
 
     /// Runs a command to completion with posix_spawn and waitpid (Foundation's
     /// Process has been seen to miss a child's exit when the child leaves a
     /// daemon behind, as pg_ctl start does).
-    private static func run(_ arguments: [String]) throws {
+    private static func run(_ arguments: [String], environment: [String: String] = [:]) throws {
         var pid: pid_t = 0
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -56,7 +71,11 @@ public final class PrivateCluster: Sendable {
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+        var merged = ProcessInfo.processInfo.environment
+        for (key, value) in environment { merged[key] = value }
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        let spawned = posix_spawnp(&pid, arguments[0], &actions, nil, argv, envp)
         guard spawned == 0 else {
             throw ClusterError(message: "could not start \(arguments[0]): error \(spawned)")
         }
