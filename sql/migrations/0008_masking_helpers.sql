@@ -35,6 +35,12 @@ BEGIN
   IF length(value) > 45 OR value !~ '^[0-9A-Fa-f:.]+$' THEN
     RETURN NULL;
   END IF;
+  -- inet is lenient with dotted parts: it accepts '192.0.2.1.' and zero-fills
+  -- a short embedded IPv4 ('::ffff:192.0.2', '64:ff9b::192.0'). A dotted part
+  -- must be a full quad at the end of the text.
+  IF strpos(value, '.') > 0 AND value !~ '(^|:)[0-9]{1,3}(\.[0-9]{1,3}){3}$' THEN
+    RETURN NULL;
+  END IF;
   BEGIN
     addr := value::inet;
   EXCEPTION WHEN invalid_text_representation THEN
