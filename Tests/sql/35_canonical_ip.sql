@@ -1,7 +1,8 @@
 -- canonical_ip's fast path (LIKE and octet look-ups, no regular expression,
 -- no cast) must agree exactly with the reference: trim, cast to inet in an
 -- exception block, IPv4-mapped IPv6 as IPv4, host() text; NULL when inet
--- cannot parse it or it has a prefix or zone. Rolled back.
+-- cannot parse it, it has a prefix or zone, or a dotted part is not a full quad
+-- at the end. Rolled back.
 BEGIN;
 SELECT plan(4);
 
@@ -12,6 +13,8 @@ DECLARE
   addr inet;
 BEGIN
   IF t !~ '^[0-9A-Fa-f:.]+$' THEN RETURN NULL; END IF;   -- no prefix, no zone
+  -- dots only in one complete dotted quad at the end (inet zero-fills short ones)
+  IF strpos(t, '.') > 0 AND t !~ '(^|:)[0-9]{1,3}(\.[0-9]{1,3}){3}$' THEN RETURN NULL; END IF;
   BEGIN
     addr := t::inet;
   EXCEPTION WHEN invalid_text_representation THEN
