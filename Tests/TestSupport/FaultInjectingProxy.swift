@@ -65,9 +65,11 @@ public final class FaultInjectingProxy: Sendable {
         public var holdBack: @Sendable (_ action: String) -> Duration
         /// Requests before this index are never faulted (e.g. the loader's GetQueueUrl).
         public var spareFirst: Int
+        /// At most this many faults in all; nil: no limit.
+        public var limit: Int?
 
         public init(seed: UInt64, rate: Double, faults: [Fault] = Fault.allCases, actions: Set<String>? = nil,
-                    maxDelayed: Int = 2, delayedActions: Set<String>? = nil, spareFirst: Int = 0,
+                    maxDelayed: Int = 2, delayedActions: Set<String>? = nil, spareFirst: Int = 0, limit: Int? = nil,
                     holdBack: @escaping @Sendable (_ action: String) -> Duration = { _ in .seconds(31) }) {
             self.seed = seed
             self.rate = rate
@@ -77,6 +79,7 @@ public final class FaultInjectingProxy: Sendable {
             self.delayedActions = delayedActions
             self.holdBack = holdBack
             self.spareFirst = spareFirst
+            self.limit = limit
         }
     }
 
@@ -192,6 +195,7 @@ public final class FaultInjectingProxy: Sendable {
             s.requestsByAction[action, default: 0] += 1
             guard index >= plan.spareFirst, !plan.faults.isEmpty,
                   plan.actions?.contains(action) ?? true else { return .forward }
+            if let limit = plan.limit, s.injected.values.reduce(0, +) >= limit { return .forward }
             guard s.random.nextDouble() < plan.rate else { return .forward }
             var fault = plan.faults[Int(s.random.next() % UInt64(plan.faults.count))]
             if fault == .delayedPastTimeout,

@@ -228,6 +228,33 @@ struct ChaosTests {
         }
     }
 
+    /// The regression behind b8fa721: receive answers cut in half (a 200 whose JSON does not
+    /// parse) used to end `load --drain` with exit 5. Now they are retried like resets.
+    @Test func garbledReceiveAnswersAreRetried() async throws {
+        var random = SplitMix64(seed: 6)
+        let database = try ScratchDatabase.create("chaos_garbled")
+        defer { database.drop() }
+        let connection = try database.connect()
+        try ChaosDatabase.migrate(connection)
+        let plan = FaultInjectingProxy.FaultPlan(seed: 6, rate: 1, faults: [.truncatedJSON],
+                                                 actions: ["ReceiveMessage"], limit: 3)
+        try await Self.withQueue("garbled") { queue, pool in
+            let ledger = try await queue.send(ChaosMessages.generate(40, using: &random))
+            try await FaultInjectingProxy.with(upstream: URL(string: queue.endpoint)!, plan: plan) { proxy, endpoint in
+                let arguments = ["--endpoint-url", endpoint.absoluteString, "--receivers", "1"]
+                let first = await (try pool.start(loadArguments(queue: queue, database: database.connectionString, arguments + [
+                    "--wait-time-seconds", "1", "--visibility-timeout", "2", "--max-receives", "1000",
+                ]), environment: queue.environment)).finish()
+                #expect(first.status == 0, "exit \(first.status): \(first.stderr)")
+                #expect(proxy.injectedCount == 3)
+                try await drainToTheEnd(queue: queue, database: database.connectionString, pool: pool,
+                                        arguments: arguments, visibilityTimeout: 2)
+                let exactness = try Exactness.check(ledger, on: connection)
+                #expect(exactness.isExact, "\(exactness)")
+            }
+        }
+    }
+
     // MARK: - 4. Concurrency
 
     /// Three loaders and two sessions calling `process_raw_logins()` in a loop, all at once on
