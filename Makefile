@@ -64,3 +64,20 @@ clean: down
 
 bench-sql:
 	@bench/sql/run.sh
+
+# The chaos suite's full profile (issue 6, docs/reliability.md): crash loop, database
+# restarts, SQS faults, concurrency and a 10-minute soak against LocalStack, then the
+# figures table. `make test` runs the quick profile on moto. LocalStack comes from
+# `make localstack-up` when that target exists, unless LOGINVAULT_CHAOS_SQS_ENDPOINT is set.
+.PHONY: chaos
+chaos: deps
+	@swift build --build-tests $(SWIFT_BUILD_FLAGS) 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|^Compiling|^Building|^Write' || true
+	@started_localstack=; \
+	if [ -z "$${LOGINVAULT_CHAOS_SQS_ENDPOINT:-}" ] && $(MAKE) -n localstack-up >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory localstack-up && started_localstack=1; \
+	fi; \
+	status=0; scripts/with-servers.sh scripts/chaos.sh || status=$$?; \
+	if [ -n "$$started_localstack" ] && $(MAKE) -n localstack-down >/dev/null 2>&1; then \
+	  $(MAKE) --no-print-directory localstack-down || true; \
+	fi; \
+	exit $$status

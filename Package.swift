@@ -79,7 +79,15 @@ let package = Package(
             ]
         ),
         // Shared by the test targets: which servers are there, scratch databases.
-        .target(name: "TestSupport", dependencies: ["Postgres"], path: "Tests/TestSupport"),
+        // Also a fault-injecting HTTP proxy on loopback, for the chaos tests.
+        .target(name: "TestSupport", dependencies: [
+            "Postgres",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+        ], path: "Tests/TestSupport"),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"]),
         .testTarget(
             name: "SigV4Tests",

@@ -129,8 +129,9 @@ struct LoadCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.makeLogger("loginvault.load")
         let statistics = LoadStatistics()
+        // Its thread is joined (`shutdown`) before run returns, on every path: a thread still
+        // closing libpq while exit() runs the libraries' cleanup corrupted the heap (SIGABRT).
         let staging = StagingDatabase(connectionString: database.connectionString, logger: logger)
-        defer { Task { await staging.shutdown() } }
         let started = ContinuousClock.now
         let reporter = ProgressReporter(statistics: statistics, enabled: progress ?? (isatty(STDERR_FILENO) == 1))
         var client: SQSClient?
@@ -163,12 +164,14 @@ struct LoadCommand: AsyncParsableCommand {
             }
             try? await client?.shutdown()
             await staging.close()
+            await staging.shutdown()
             let summary = LoadSummary(mode: fromFile == nil ? mode.rawValue : "file", statistics: statistics.snapshot,
                                       elapsed: ContinuousClock.now - started, queueRequests: requests, process: notices)
             print(json ? summary.json : summary.text)
         } catch {
             try? await client?.shutdown()
             await staging.close()
+            await staging.shutdown()
             let summary = LoadSummary(mode: fromFile == nil ? mode.rawValue : "file", statistics: statistics.snapshot,
                                       elapsed: ContinuousClock.now - started, queueRequests: client?.requestCount, process: [])
             if json { print(summary.json) } else { FileHandle.standardError.write(Data((summary.text + "\n").utf8)) }

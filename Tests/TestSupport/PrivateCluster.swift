@@ -42,6 +42,15 @@ public final class PrivateCluster: Sendable {
 
     public func start() throws { try Self.script("start", directory) }
 
+    /// `pg_ctl restart -m <mode>`: every session is cut off (`fast` rolls them back cleanly,
+    /// `immediate` is a crash and a recovery), then the server starts again on the same port.
+    public func restart(mode: String = "fast") throws {
+        let data = try dataDirectory()
+        let pgctl = ["/usr/lib/postgresql/15/bin/pg_ctl", "-D", data, "-m", mode, "-w", "-t", "60",
+                     "-l", data + "/server.log", "restart"]
+        try Self.run(getuid() == 0 ? ["runuser", "-u", "postgres", "--"] + pgctl : pgctl)
+    }
+
     public func destroy() { try? Self.script("destroy", directory) }
 
     /// The server's log file (stderr of the postmaster).

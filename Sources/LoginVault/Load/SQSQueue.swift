@@ -74,7 +74,11 @@ public struct SQSQueue: MessageQueue {
         do {
             return try await body()
         } catch let error as SQSError {
-            throw QueueError(error.description, retryable: error.isRetryable)
+            // A 2xx answer that does not parse (cut short on the way) is a transport fault to
+            // the loader: what it carried comes back after its visibility timeout, so retry it
+            // like a reset instead of giving up on the queue.
+            throw QueueError(error.description,
+                             retryable: error.isRetryable || error.code == SQSError.LocalCode.invalidResponse)
         }
     }
 }
