@@ -26,9 +26,12 @@ def main() -> int:
     p.add_argument("--receivers", type=int, default=4)
     p.add_argument("--deleters", type=int, default=4)
     p.add_argument("--wait", type=int, default=2)
+    p.add_argument("--attributes", default="",
+                   help="comma-separated message system attributes to ask for (loginvault asks for All)")
     args = p.parse_args()
 
     url = RawSQS(args.endpoint).create_queue(args.queue)
+    attributes = [a for a in args.attributes.split(",") if a]
     lock = threading.Lock()
     state = {"reserved": 0, "deleted": 0, "requests": 0}
     handles: queue.Queue = queue.Queue()
@@ -44,7 +47,7 @@ def main() -> int:
         sqs = RawSQS(args.endpoint)
         try:
             while (wanted := reserve()) > 0:
-                got = sqs.receive(url, wanted, args.wait)
+                got = sqs.receive(url, wanted, args.wait, attributes=attributes)
                 with lock:
                     state["reserved"] -= wanted - len(got)
                 if not got:

@@ -22,7 +22,7 @@ trap 'exit 130' INT TERM
 
 echo "Building loginvault (release)..."
 swift build -c release --product loginvault 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|^Compiling|^Building|^Write' || true
-bin="$(swift build -c release --show-bin-path)/loginvault"
+bin=${BENCH_LOGINVAULT_BIN:-"$(swift build -c release --show-bin-path)/loginvault"}  # override: compare builds
 test -x "$bin"
 
 scripts/localstack.sh install

@@ -82,11 +82,14 @@ class RawSQS:
             raise SQSError(f"SendMessageBatch failed: {result['Failed'][:3]}")
         return len(result.get("Successful", []))
 
-    def receive(self, url: str, max_messages: int = 10, wait: int = 1, visibility: int = 120) -> list[dict]:
-        return self.call("ReceiveMessage", {
-            "QueueUrl": url, "MaxNumberOfMessages": max_messages,
-            "WaitTimeSeconds": wait, "VisibilityTimeout": visibility,
-        }).get("Messages", [])
+    def receive(self, url: str, max_messages: int = 10, wait: int = 1, visibility: int = 120,
+                attributes: list[str] | None = None) -> list[dict]:
+        payload = {"QueueUrl": url, "MaxNumberOfMessages": max_messages,
+                   "WaitTimeSeconds": wait, "VisibilityTimeout": visibility}
+        if attributes:
+            payload["MessageSystemAttributeNames"] = attributes
+            payload["AttributeNames"] = attributes
+        return self.call("ReceiveMessage", payload).get("Messages", [])
 
     def delete_batch(self, url: str, handles: list[str]) -> int:
         entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles)]
