@@ -60,8 +60,11 @@ start() {
       SQS_ENDPOINT_STRATEGY=off SERVICES=sqs EAGER_SERVICE_LOADING=1 DNS_ADDRESS=0 \
       DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 LOCALSTACK_TELEMETRY=0 \
       LOCALSTACK_VOLUME_DIR="$dir/volume" FILESYSTEM_ROOT="$dir/fs" \
-      setsid "$venv/bin/python" -m localstack.runtime.main >"$dir/localstack.log" 2>&1 </dev/null &
-    echo $! >"$dir/localstack.pid" )
+      setsid bash -c 'echo $$ >"$1/localstack.pid"; exec "$2/bin/python" -m localstack.runtime.main' \
+        localstack "$dir" "$venv" >"$dir/localstack.log" 2>&1 </dev/null & )
+  # setsid forks when it would lead a process group, so $! is not the server:
+  # the shell inside writes its own pid, which exec hands to python.
+  for _ in $(seq 1 50); do [ -s "$dir/localstack.pid" ] && break; sleep 0.1; done
   local pid; pid=$(cat "$dir/localstack.pid")
   for _ in $(seq 1 600); do
     if curl -sf "http://127.0.0.1:$port/_localstack/health" 2>/dev/null | grep -q '"sqs": "running"'; then
