@@ -36,14 +36,15 @@ sys.path.insert(0, str(HERE))
 from messages import body  # noqa: E402
 from sqsraw import RawSQS  # noqa: E402
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 E2E_N = int(os.environ.get("BENCH_E2E_N", "20000"))
 LATENCY_N = int(os.environ.get("BENCH_LATENCY_N", "4000"))
-LATENCY_ROUNDS = int(os.environ.get("BENCH_LATENCY_ROUNDS", "2"))
+LATENCY_ROUNDS = int(os.environ.get("BENCH_LATENCY_ROUNDS", "3"))
 DELAY_MS = float(os.environ.get("BENCH_DELAY_MS", "10"))  # each way
 FILE_N = int(os.environ.get("BENCH_FILE_N", "1000000"))
 FILE_SMALL_N = int(os.environ.get("BENCH_FILE_SMALL_N", "100000"))
-FILE_ROUNDS = int(os.environ.get("BENCH_FILE_ROUNDS", "2"))
+FILE_ROUNDS = int(os.environ.get("BENCH_FILE_ROUNDS", "3"))
+FILE_ARGS = os.environ.get("BENCH_FILE_ARGS", "").split()  # extra loginvault options, e.g. --batch-size 2000
 ROWS = set(os.environ.get("BENCH_ROWS", "e2e,latency,staging").split(","))  # for working on one row
 RECEIVERS = int(os.environ.get("BENCH_RECEIVERS", "4"))  # loginvault's default
 DELETERS = int(os.environ.get("BENCH_DELETERS", "4"))
@@ -260,7 +261,7 @@ def row_staging():
                 cp.append(FILE_N / wall)
                 log(f"staging round {r + 1}: psql \\copy {FILE_N} rows ({size_mb:.0f} MB) in {wall:.1f} s = {FILE_N / wall:.0f} rows/s")
             else:
-                res = lv_json(["--from-file", str(lines), "--no-process"])
+                res = lv_json(["--from-file", str(lines), "--no-process", *FILE_ARGS])
                 expect("loginvault --from-file staged", res["statistics"]["staged"], FILE_N)
                 expect("raw_logins rows", int(psql("SELECT count(*) FROM public.raw_logins")), FILE_N)
                 first = body(0, "file")
@@ -272,7 +273,7 @@ def row_staging():
                 log(f"staging round {r + 1}: loginvault --from-file {FILE_N} in {res['wall']:.1f} s = "
                     f"{FILE_N / res['wall']:.0f} msgs/s, peak RSS {res['rss_kib'] / 1024:.1f} MiB")
         psql("TRUNCATE public.raw_logins")
-        res = lv_json(["--from-file", str(lines), "--no-process", "--max-messages", str(FILE_SMALL_N)])
+        res = lv_json(["--from-file", str(lines), "--no-process", "--max-messages", str(FILE_SMALL_N), *FILE_ARGS])
         expect("loginvault --from-file (small) staged", res["statistics"]["staged"], FILE_SMALL_N)
         rss_small.append(res["rss_kib"])
         log(f"staging round {r + 1}: loginvault --from-file {FILE_SMALL_N}: peak RSS {res['rss_kib'] / 1024:.1f} MiB")
