@@ -65,6 +65,21 @@ clean: down
 bench-sql:
 	@bench/sql/run.sh
 
+# make bench: loginvault vs reference loaders, side by side (see docs/benchmarks.md).
+# Uses LocalStack from PyPI (no Docker) in .build/local/bench-venv; never part of make test.
+.PHONY: bench localstack-up localstack-down
+LOCALSTACK_DIR := $(LOCAL)/localstack
+
+bench: deps
+	@bench/run.sh
+
+localstack-up: deps
+	@scripts/localstack.sh start $(LOCALSTACK_DIR)
+	@source $(LOCALSTACK_DIR)/env && echo "LocalStack (SQS) on $$LOCALSTACK_ENDPOINT; 'source $(LOCALSTACK_DIR)/env' to use it"
+
+localstack-down:
+	@scripts/localstack.sh stop $(LOCALSTACK_DIR)
+
 # The chaos suite's full profile (issue 6, docs/reliability.md): crash loop, database
 # restarts, SQS faults, concurrency and a 10-minute soak against LocalStack, then the
 # figures table. `make test` runs the quick profile on moto. LocalStack comes from

@@ -86,9 +86,18 @@ public struct MessageFileReader: AsyncSequence, Sendable {
             return try splitter.feed(chunk)
         }
 
+        private static let hexDigits = Array("0123456789abcdef".utf8)
+
         static func message(_ bytes: ArraySlice<UInt8>, position: Int) -> IncomingMessage {
-            let digest = SHA256.hash(data: Array(bytes)).prefix(8).map { String(format: "%02x", $0) }.joined()
-            let id = "file-\(position)-\(digest)"
+            // Hex by hand: String(format: "%02x") per byte was half the CPU of a
+            // --from-file run (measured with perf, 1M messages) and grew its RSS.
+            var hex: [UInt8] = []
+            hex.reserveCapacity(16)
+            for byte in SHA256.hash(data: bytes).prefix(8) {
+                hex.append(hexDigits[Int(byte >> 4)])
+                hex.append(hexDigits[Int(byte & 0x0F)])
+            }
+            let id = "file-\(position)-" + String(decoding: hex, as: UTF8.self)
             if bytes.contains(0) {
                 return IncomingMessage(messageId: id, body: String(decoding: bytes.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self),
                                        unstorableReason: "nul_byte")
@@ -139,15 +148,18 @@ struct JSONMessageSplitter {
 
     mutating func feed(_ chunk: Data) throws -> [ArraySlice<UInt8>] {
         var out: [ArraySlice<UInt8>] = []
-        for byte in chunk {
-            offset += 1
-            if format == .auto {
-                if Self.isSpace(byte) { continue }
-                format = byte == UInt8(ascii: "[") ? .array : .lines
-            }
-            switch format {
-            case .lines: lineByte(byte, into: &out)
-            default: try arrayByte(byte, into: &out)
+        // Over the raw bytes: Data's own iterator costs a call per byte.
+        try chunk.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            for byte in raw {
+                offset += 1
+                if format == .auto {
+                    if Self.isSpace(byte) { continue }
+                    format = byte == UInt8(ascii: "[") ? .array : .lines
+                }
+                switch format {
+                case .lines: lineByte(byte, into: &out)
+                default: try arrayByte(byte, into: &out)
+                }
             }
         }
         return out
