@@ -84,6 +84,13 @@ localstack-down:
 # restarts, SQS faults, concurrency and a 10-minute soak against LocalStack, then the
 # figures table. `make test` runs the quick profile on moto. LocalStack comes from
 # `make localstack-up` when that target exists, unless LOGINVAULT_CHAOS_SQS_ENDPOINT is set.
+# The security suite and hostile corpus alone, with their figures (also part of make test
+# as plain tests, and of make chaos for the table's last two columns).
+.PHONY: security
+security: deps
+	@swift build --build-tests $(SWIFT_BUILD_FLAGS) 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|^Compiling|^Building|^Write' || true
+	@scripts/with-servers.sh scripts/security-suite.sh
+
 .PHONY: chaos
 chaos: deps
 	@swift build --build-tests $(SWIFT_BUILD_FLAGS) 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]|^Compiling|^Building|^Write' || true

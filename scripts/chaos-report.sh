@@ -5,8 +5,8 @@
 #
 # The last two columns come from the security suite when it has left its figures in
 # LOGINVAULT_SECURITY_FIGURES (default .build/local/security/figures.json):
-#   {"hostile_cases": 57, "security_checks_passed": 212}
-# otherwise they read "n/a".
+#   {"hostile_cases": 148, "security_checks_passed": 1656, "failed": [], "breakdown": [...]}
+# (scripts/security-suite.sh writes it; `make chaos` runs that), otherwise they read "n/a".
 set -euo pipefail
 dir=${1:?usage: chaos-report.sh FIGURES_DIR [SQS_ENDPOINT] [SECONDS]}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,6 +54,11 @@ for scenario in order:
         print(f"- {scenario}: {figure['seconds']:.0f} s, seed {figure['seed']}; " + "; ".join(figure.get("notes", [])))
 if not security:
     print(f"- hostile cases / security checks: n/a here (the security suite writes {os.path.relpath(security_file)})")
+else:
+    for b in security.get("breakdown", []):
+        print(f"- {'' if b['passed'] else 'FAILED: '}{b['checks']} {b['what']} ({b['source']}: {b['test']})")
+    if security.get("failed"):
+        print(f"- security suite FAILURES: {', '.join(security['failed'])}")
 missing = [s for s in order if s not in rows]
 if missing:
     print(f"- not run or failed before recording: {', '.join(missing)}")

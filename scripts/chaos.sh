@@ -12,6 +12,7 @@
 #   LOGINVAULT_CHAOS_<KNOB>         sizes, e.g. CRASH_MESSAGES=2000 CRASH_KILLS=5 SOAK_SECONDS=90
 #   LOGINVAULT_CHAOS_SEED           replay the random choices of a run
 #
+# Then the security suite (scripts/security-suite.sh) for the table's last two columns.
 # The figures go to .build/local/chaos/ (one JSON per scenario, table.md); the table is
 # printed last. The exit status is the tests'.
 set -uo pipefail
@@ -55,6 +56,11 @@ export LOGINVAULT_CHAOS_SQS_ENDPOINT=$endpoint LOGINVAULT_CHAOS_FIGURES_DIR=$fig
 started=$(date +%s)
 swift test --skip-build --filter ChaosTests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
 status=${PIPESTATUS[0]}
+echo
+# The last two columns: the hostile corpus and the security suite (on moto and the same cluster).
+security=${LOGINVAULT_SECURITY_FIGURES:-$root/.build/local/security/figures.json}
+rm -f "$security"
+LOGINVAULT_SECURITY_FIGURES=$security "$here/security-suite.sh" || status=1
 echo
 "$here/chaos-report.sh" "$figures" "$endpoint" $(( $(date +%s) - started )) | tee "$figures/table.md"
 exit "$status"

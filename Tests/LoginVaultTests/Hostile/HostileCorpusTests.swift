@@ -68,6 +68,7 @@ struct HostileCorpusTests {
             let twice = placed.filter { $0.value.count != 1 }
             #expect(twice.isEmpty, "message ids in more than one place: \(twice.map { "\(caseOf[$0.key]?.name ?? $0.key): \($0.value)" })")
 
+            var endedAsExpected = 0
             for (messageId, hostile) in caseOf.sorted(by: { $0.value.name < $1.value.name }) {
                 let problems: [String]
                 do {
@@ -82,7 +83,10 @@ struct HostileCorpusTests {
                 } else {
                     for problem in problems { Issue.record(Comment(rawValue: "\(hostile.name): \(problem)")) }
                 }
+                if problems.isEmpty && hostile.knownIssue == nil { endedAsExpected += 1 }
             }
+            SecurityFigures.record(test: #function, kind: .hostile, checks: endedAsExpected,
+                                   what: "hostile-input cases that ended exactly as expected, of \(cases.count)")
         }
     }
 

@@ -80,5 +80,7 @@ struct TransportTests {
         for outcome in [wrong, impostor, plain] {
             #expect(outcome.stderr.split(separator: "\n").count <= 3, "a short, clear error: \(outcome.stderr)")
         }
+        SecurityFigures.record(test: #function, kind: .security, checks: 5,
+                               what: "verify-full by address and by name work; a wrong CA, a wrong name and a plain server are refused")
     }
 }
