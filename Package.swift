@@ -79,7 +79,8 @@ let package = Package(
             ]
         ),
         // Shared by the test targets: which servers are there, scratch databases.
-        // Also a fault-injecting HTTP proxy on loopback, for the chaos tests.
+        // Also an HTTP proxy on loopback (LoopbackHTTPProxy), for the proxies that get between
+        // a client and SQS in the tests: FaultInjectingProxy (chaos) and SQSTests' FaultProxy.
         .target(name: "TestSupport", dependencies: [
             "Postgres",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,15 +1,13 @@
-import AsyncHTTPClient
 import Foundation
 import NIOConcurrencyHelpers
-import NIOCore
 import NIOHTTP1
-import NIOPosix
 
 /// An HTTP/1.1 proxy on 127.0.0.1 that forwards to `upstream` (an SQS emulator) and injects
 /// faults into a random share of the requests, chosen by a seeded `FaultPlan`: error answers
 /// (500, 503, throttling, 429), connection resets (before the request reaches upstream, or
 /// after upstream acted on it), answers held back past the client's timeout (after upstream
-/// acted), and truncated bodies. It counts what it injected, per kind.
+/// acted), and truncated bodies. It counts what it injected, per kind. The plan only decides;
+/// the listening and forwarding are `LoopbackHTTPProxy`'s.
 ///
 /// Point a `loginvault load --endpoint-url` (or an `SQSClient`) at `start()`'s URL; call
 /// `stop()` when done (it closes every connection and ends the held-back answers at once).
@@ -89,8 +87,6 @@ public final class FaultInjectingProxy: Sendable {
     }
 
     private struct State {
-        var serverChannel: (any Channel)?
-        var connections: [ObjectIdentifier: any Channel] = [:]
         var requests = 0
         var requestsByAction: [String: Int] = [:]
         var injected: [Fault: Int] = [:]
@@ -101,16 +97,23 @@ public final class FaultInjectingProxy: Sendable {
     public let upstream: URL
     public let plan: FaultPlan
     private let state: NIOLockedValueBox<State>
-    private let client: HTTPClient
-    private let serveTask = NIOLockedValueBox<Task<Void, Never>?>(nil)
+    private let core: LoopbackHTTPProxy
 
     public init(upstream: URL, plan: FaultPlan) {
+        let state = NIOLockedValueBox(State(random: SplitMix64(seed: plan.seed)))
         self.upstream = upstream
         self.plan = plan
-        self.state = NIOLockedValueBox(State(random: SplitMix64(seed: plan.seed)))
-        var configuration = HTTPClient.Configuration()
-        configuration.timeout.connect = .seconds(10)
-        self.client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton, configuration: configuration)
+        self.state = state
+        self.core = LoopbackHTTPProxy(upstream: upstream, connectTimeout: .seconds(10)) { exchange in
+            switch state.withLockedValue({ Self.decide(exchange.action, plan: plan, state: &$0) }) {
+            case .forward:
+                let (status, headers, data) = try await exchange.forward()
+                try await exchange.respond(status: status, headers: headers, body: data)
+                return true
+            case .inject(let fault):
+                return try await Self.inject(fault, into: exchange, holdBack: plan.holdBack)
+            }
+        }
     }
 
     /// Requests seen so far.
@@ -132,185 +135,77 @@ public final class FaultInjectingProxy: Sendable {
     }
 
     /// Starts listening on a free port of 127.0.0.1; returns the endpoint URL.
-    public func start() async throws -> URL {
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .bind(host: "127.0.0.1", port: 0) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
-                }
-            }
-        state.withLockedValue { $0.serverChannel = server.channel }
-        let port = server.channel.localAddress!.port!
-        serveTask.withLockedValue {
-            $0 = Task {
-                try? await withThrowingDiscardingTaskGroup { group in
-                    try await server.executeThenClose { inbound in
-                        for try await connection in inbound {
-                            group.addTask { await self.serve(connection) }
-                        }
-                    }
-                }
-            }
-        }
-        return URL(string: "http://127.0.0.1:\(port)")!
-    }
+    public func start() async throws -> URL { try await core.start() }
 
     /// Stops listening, closes every connection, ends held-back answers, shuts the client down.
-    public func stop() async {
-        let channels = state.withLockedValue { s -> [any Channel] in
-            var all = Array(s.connections.values)
-            if let server = s.serverChannel { all.append(server) }
-            return all
-        }
-        for channel in channels { try? await channel.close() }
-        let task = serveTask.withLockedValue { $0 }
-        task?.cancel()
-        await task?.value
-        try? await client.shutdown()
-    }
+    public func stop() async { try? await core.stop() }
 
     /// Runs `body` with a started proxy, stopping it afterwards whatever happens.
     public static func with<T>(upstream: URL, plan: FaultPlan,
                                _ body: (FaultInjectingProxy, URL) async throws -> T) async throws -> T {
         let proxy = FaultInjectingProxy(upstream: upstream, plan: plan)
-        do {
-            let endpoint = try await proxy.start()
-            let result = try await body(proxy, endpoint)
-            await proxy.stop()
-            return result
-        } catch {
-            await proxy.stop()
-            throw error
-        }
+        return try await proxy.core.run { try await body(proxy, $0) }
     }
 
-    // MARK: - Serving
+    // MARK: - Faults
 
-    private func decide(_ action: String) -> Decision {
-        state.withLockedValue { s in
-            let index = s.requests
-            s.requests += 1
-            s.requestsByAction[action, default: 0] += 1
-            guard index >= plan.spareFirst, !plan.faults.isEmpty,
-                  plan.actions?.contains(action) ?? true else { return .forward }
-            if let limit = plan.limit, s.injected.values.reduce(0, +) >= limit { return .forward }
-            guard s.random.nextDouble() < plan.rate else { return .forward }
-            var fault = plan.faults[Int(s.random.next() % UInt64(plan.faults.count))]
-            if fault == .delayedPastTimeout,
-               s.injected[.delayedPastTimeout, default: 0] >= plan.maxDelayed || !(plan.delayedActions?.contains(action) ?? true) {
-                let others = plan.faults.filter { $0 != .delayedPastTimeout }
-                guard !others.isEmpty else { return .forward }
-                fault = others[Int(s.random.next() % UInt64(others.count))]
-            }
-            s.injected[fault, default: 0] += 1
-            s.injectedByAction[action, default: 0] += 1
-            return .inject(fault)
+    private static func decide(_ action: String, plan: FaultPlan, state s: inout State) -> Decision {
+        let index = s.requests
+        s.requests += 1
+        s.requestsByAction[action, default: 0] += 1
+        guard index >= plan.spareFirst, !plan.faults.isEmpty,
+              plan.actions?.contains(action) ?? true else { return .forward }
+        if let limit = plan.limit, s.injected.values.reduce(0, +) >= limit { return .forward }
+        guard s.random.nextDouble() < plan.rate else { return .forward }
+        var fault = plan.faults[Int(s.random.next() % UInt64(plan.faults.count))]
+        if fault == .delayedPastTimeout,
+           s.injected[.delayedPastTimeout, default: 0] >= plan.maxDelayed || !(plan.delayedActions?.contains(action) ?? true) {
+            let others = plan.faults.filter { $0 != .delayedPastTimeout }
+            guard !others.isEmpty else { return .forward }
+            fault = others[Int(s.random.next() % UInt64(others.count))]
         }
-    }
-
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
-        let id = ObjectIdentifier(connection.channel)
-        state.withLockedValue { $0.connections[id] = connection.channel }
-        defer { _ = state.withLockedValue { $0.connections.removeValue(forKey: id) } }
-        try? await connection.executeThenClose { inbound, outbound in
-            var head: HTTPRequestHead?
-            var body = ByteBuffer()
-            for try await part in inbound {
-                switch part {
-                case .head(let h):
-                    head = h
-                    body.clear()
-                case .body(var chunk):
-                    body.writeBuffer(&chunk)
-                case .end:
-                    guard let head else { return }
-                    let target = head.headers.first(name: "X-Amz-Target") ?? ""
-                    let action = target.split(separator: ".").last.map(String.init) ?? target
-                    switch decide(action) {
-                    case .forward:
-                        let (status, headers, data) = try await forward(head, body)
-                        try await Self.write(outbound, status: status, headers: headers, body: data)
-                    case .inject(let fault):
-                        guard try await inject(fault, action: action, head: head, body: body,
-                                               channel: connection.channel, outbound: outbound) else { return }
-                    }
-                }
-            }
-        }
+        s.injected[fault, default: 0] += 1
+        s.injectedByAction[action, default: 0] += 1
+        return .inject(fault)
     }
 
     /// Injects `fault`; returns whether the connection stays usable.
-    private func inject(_ fault: Fault, action: String, head: HTTPRequestHead, body: ByteBuffer, channel: any Channel,
-                        outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>) async throws -> Bool {
+    private static func inject(_ fault: Fault, into exchange: LoopbackHTTPProxy.Exchange,
+                               holdBack: @Sendable (_ action: String) -> Duration) async throws -> Bool {
         let json = [("Content-Type", "application/x-amz-json-1.0")]
         switch fault {
         case .internalError:
-            try await Self.write(outbound, status: 500, headers: HTTPHeaders(json),
-                                 body: Data(#"{"__type":"com.amazonaws.sqs#InternalError","message":"injected internal error"}"#.utf8))
+            try await exchange.respond(status: 500, headers: HTTPHeaders(json),
+                                       body: Data(#"{"__type":"com.amazonaws.sqs#InternalError","message":"injected internal error"}"#.utf8))
         case .serviceUnavailable:
-            try await Self.write(outbound, status: 503, headers: HTTPHeaders([("Content-Type", "text/xml")]), body: Data(
+            try await exchange.respond(status: 503, headers: HTTPHeaders([("Content-Type", "text/xml")]), body: Data(
                 "<ErrorResponse><Error><Type>Receiver</Type><Code>ServiceUnavailable</Code><Message>injected 503</Message></Error><RequestId>r-503</RequestId></ErrorResponse>".utf8))
         case .throttling:
-            try await Self.write(outbound, status: 400, headers: HTTPHeaders(json + [("x-amzn-query-error", "ThrottlingException;Sender")]),
-                                 body: Data(#"{"__type":"com.amazonaws.sqs#ThrottlingException","message":"Rate exceeded"}"#.utf8))
+            try await exchange.respond(status: 400, headers: HTTPHeaders(json + [("x-amzn-query-error", "ThrottlingException;Sender")]),
+                                       body: Data(#"{"__type":"com.amazonaws.sqs#ThrottlingException","message":"Rate exceeded"}"#.utf8))
         case .tooManyRequests:
-            try await Self.write(outbound, status: 429, headers: HTTPHeaders(), body: Data())
+            try await exchange.respond(status: 429)
         case .resetBeforeForward:
-            await Self.reset(channel)
+            await exchange.reset()
             return false
         case .resetAfterForward:
-            _ = try await forward(head, body)
-            await Self.reset(channel)
+            _ = try await exchange.forward()
+            await exchange.reset()
             return false
         case .delayedPastTimeout:
-            let (status, headers, data) = try await forward(head, body)
-            try await Task.sleep(for: plan.holdBack(action))
-            try? await Self.write(outbound, status: status, headers: headers, body: data)
+            let (status, headers, data) = try await exchange.forward()
+            try await Task.sleep(for: holdBack(exchange.action))
+            try? await exchange.respond(status: status, headers: headers, body: data)
             return false
         case .truncatedBody:
-            let (status, headers, data) = try await forward(head, body)
-            var announced = headers
-            announced.replaceOrAdd(name: "Content-Length", value: String(max(data.count, 2)))
-            try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status),
-                                                            headers: announced)))
-            try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: data.prefix(data.count / 2)))))
+            let (status, headers, data) = try await exchange.forward()
+            try await exchange.respondTruncated(status: status, headers: headers, body: data)
             return false  // closes the connection with the body incomplete
         case .truncatedJSON:
-            let (_, headers, data) = try await forward(head, body)
-            try await Self.write(outbound, status: 200, headers: headers, body: Data(data.prefix(max(1, data.count / 2))))
+            let (_, headers, data) = try await exchange.forward()
+            try await exchange.respond(status: 200, headers: headers, body: Data(data.prefix(max(1, data.count / 2))))
         }
         return true
-    }
-
-    private static func reset(_ channel: any Channel) async {
-        try? await (channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
-        try? await channel.close()
-    }
-
-    private func forward(_ head: HTTPRequestHead, _ body: ByteBuffer) async throws -> (Int, HTTPHeaders, Data) {
-        var request = HTTPClientRequest(url: upstream.absoluteString + head.uri)
-        request.method = head.method
-        for (name, value) in head.headers where name.lowercased() != "content-length" {
-            request.headers.add(name: name, value: value)
-        }
-        request.body = .bytes(body)
-        let response = try await client.execute(request, timeout: .seconds(60))
-        let bytes = try await response.body.collect(upTo: 64 * 1024 * 1024)
-        var headers = response.headers
-        headers.remove(name: "content-length")
-        headers.remove(name: "transfer-encoding")
-        return (Int(response.status.code), headers, Data(bytes.readableBytesView))
-    }
-
-    private static func write(_ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, status: Int,
-                              headers: HTTPHeaders, body: Data) async throws {
-        var headers = headers
-        headers.replaceOrAdd(name: "Content-Length", value: String(body.count))
-        try await outbound.write(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers)))
-        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: body))))
-        try await outbound.write(.end(nil))
     }
 }
 
