@@ -56,7 +56,7 @@ if not security:
     print(f"- hostile cases / security checks: n/a here (the security suite writes {os.path.relpath(security_file)})")
 else:
     for b in security.get("breakdown", []):
-        print(f"- {'' if b['passed'] else 'FAILED: '}{b['checks']} {b['what']} ({b['source']}: {b['test']})")
+        print(f"- {'' if b['passed'] else 'FAILED: '}{b['checks']} checks: {b['what']} ({b['source']}: {b['test']})")
     if security.get("failed"):
         print(f"- security suite FAILURES: {', '.join(security['failed'])}")
 missing = [s for s in order if s not in rows]
