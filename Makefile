@@ -4,6 +4,7 @@
 #
 # By hand: make db-up / make psql / make db-down, make sqs-up / make sqs-down,
 # make down (both), make build, make install PREFIX=/usr/local.
+# Longer runs: make bench, make bench-sql, make chaos (LocalStack), make security.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -19,7 +20,7 @@ BIN = $(shell swift build $(SWIFT_BUILD_FLAGS) --show-bin-path)/loginvault
 .PHONY: help deps build test demo db-up db-down psql sqs-up sqs-down down install clean
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/install-deps.sh
