@@ -18,6 +18,8 @@ public final class QueueLoader: Sendable {
     private let remaining: Mutex<Int?>
     private let receiving = Mutex<Task<Void, Never>?>(nil)
     private let fatal = Mutex<(any Error)?>(nil)
+    /// The final process_raw_logins run's notices, or why it failed.
+    private let finalRun = Mutex<Result<[String], any Error>?>(nil)
 
     public init(queue: any MessageQueue, database: StagingDatabase, settings: LoadSettings,
                 statistics: LoadStatistics = LoadStatistics(), logger: Logger) {
@@ -85,8 +87,19 @@ public final class QueueLoader: Sendable {
                     if isStopping { receivers.cancel() }
                     pipeline.addTask { await receivers.value }
                     pipeline.addTask {
-                        defer { committed.finish() }
                         await self.writeLoop(from: inbox, to: committed, background: background)
+                        committed.finish()
+                        // Everything received is staged (or released) now: the final processing
+                        // overlaps the last deletes and a background run that may still be going
+                        // (SKIP LOCKED: each takes other rows). Not after a fatal error.
+                        guard self.settings.process, self.fatal.withLock({ $0 == nil }) else { return }
+                        background?.finish()
+                        do {
+                            let notices = try await self.database.processRawLogins()
+                            self.finalRun.withLock { $0 = .success(notices) }
+                        } catch {
+                            self.finalRun.withLock { $0 = .failure(error) }
+                        }
                     }
                     pipeline.addTask {
                         defer { deletions.finish() }
@@ -106,7 +119,9 @@ public final class QueueLoader: Sendable {
         await stopBackground()
         if let error = fatal.withLock({ $0 }) { throw error }
         var notices = background?.notices ?? []
-        if settings.process {
+        if let final = finalRun.withLock({ $0 }) {
+            notices += try final.get()
+        } else if settings.process {
             notices += try await database.processRawLogins()
         }
         return notices
