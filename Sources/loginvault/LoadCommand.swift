@@ -12,15 +12,16 @@ struct LoadCommand: AsyncParsableCommand {
         abstract: "Stage messages from an SQS queue (or a file) into raw_logins, then process them.",
         discussion: """
             Receivers long-poll the queue concurrently; messages are grouped into write \
-            batches; each batch is staged in one transaction (COPY, then INSERT ... ON \
-            CONFLICT (message_id) DO NOTHING), and only after COMMIT are its messages \
-            deleted from the queue. A batch that fails is rolled back and its messages \
+            batches; each batch is staged in one transaction (a binary COPY, then a plain \
+            INSERT, or INSERT ... ON CONFLICT (message_id) DO NOTHING when an id is \
+            already staged), and only after COMMIT are its messages deleted from the queue. A batch that fails is rolled back and its messages \
             made visible again at once. Bodies that are not valid JSON are quarantined \
             in rejected_logins (encrypted) by the database, as are messages received \
             more than --max-receives times. loginvault never reads a field of a body.
 
-            After the queue is drained (and every --process-every in follow mode) it \
-            calls process_raw_logins, which masks and upserts into user_logins.
+            While loading it calls process_raw_logins, which masks and upserts into \
+            user_logins, on a second session every --process-after staged messages (and \
+            every --process-every seconds in follow mode), and once more at the end.
 
             SIGINT or SIGTERM: stop receiving, finish the batches in flight (commit, \
             delete), make anything else visible again, exit 0.
