@@ -10,6 +10,8 @@ import Foundation
 public final class PostgresConnection {
     private var handle: OpaquePointer?
     private let notices = NoticeSink()
+    /// The COPY buffer, kept from one COPY to the next instead of allocated each time.
+    private var copyBuffer: [UInt8] = []
 
     /// Connects with a libpq connection string or URI.
     ///
@@ -112,10 +114,12 @@ public final class PostgresConnection {
         }
     }
 
-    /// Runs `COPY ... FROM STDIN`, with `body` writing the data; returns the
-    /// number of rows the server copied. If `body` throws, the COPY is aborted.
+    /// Runs `COPY ... FROM STDIN`, with `body` writing the data in `format` (which
+    /// must match the statement's `FORMAT`); returns the number of rows the server
+    /// copied. If `body` throws, the COPY is aborted.
     @discardableResult
-    public func copyIn(_ sql: String, _ body: (inout PostgresCopyWriter) throws -> Void) throws -> Int {
+    public func copyIn(_ sql: String, format: PostgresCopyWriter.Format = .text,
+                       _ body: (inout PostgresCopyWriter) throws -> Void) throws -> Int {
         let conn = try openHandle()
         guard let start = PQexec(conn, sql) else { throw lostError() }
         let status = PQresultStatus(start)
@@ -125,10 +129,12 @@ public final class PostgresConnection {
             throw PostgresError(kind: .copy, message: "not a COPY ... FROM STDIN statement: \(sql)")
         }
         PQclear(start)
-        var writer = PostgresCopyWriter(connection: conn)
+        var writer = PostgresCopyWriter(connection: conn, format: format, buffer: copyBuffer)
+        copyBuffer = []
+        defer { copyBuffer = writer.reusableBuffer }
         do {
             try body(&writer)
-            try writer.flush()
+            try writer.finish()
         } catch {
             _ = PQputCopyEnd(conn, "aborted by the client")
             drainResults(conn)

@@ -16,12 +16,14 @@ extension SQSClient {
 
     /// Receives up to `maxMessages` (1...10) messages, long-polling up to `waitTimeSeconds` (0...20).
     ///
-    /// Asks for all system attributes (so `SentTimestamp` and `ApproximateReceiveCount` are set).
-    /// Each body's MD5 is checked against `MD5OfBody`; see `MD5MismatchPolicy` for what happens
+    /// Asks for the system attributes in `attributeNames` (by default all of them, so
+    /// `SentTimestamp` and `ApproximateReceiveCount` are set; naming only the ones needed makes
+    /// the responses smaller and cheaper for the service to build). Each body's MD5 is checked against `MD5OfBody`; see `MD5MismatchPolicy` for what happens
     /// on a mismatch (by default the call throws `SQSError` with code `MD5Mismatch`). The request
     /// timeout is `waitTimeSeconds + configuration.longPollGrace`.
     public func receiveMessages(queueURL: String, maxMessages: Int = 10, waitTimeSeconds: Int = 20,
-                                visibilityTimeout: Int? = nil, onMD5Mismatch: MD5MismatchPolicy = .fail) async throws -> [SQSMessage] {
+                                visibilityTimeout: Int? = nil, attributeNames: [String] = ["All"],
+                                onMD5Mismatch: MD5MismatchPolicy = .fail) async throws -> [SQSMessage] {
         guard (1...10).contains(maxMessages), (0...20).contains(waitTimeSeconds) else {
             throw SQSError(code: SQSError.LocalCode.invalidArgument,
                            message: "maxMessages must be 1...10 and waitTimeSeconds 0...20 (got \(maxMessages), \(waitTimeSeconds))",
@@ -32,8 +34,8 @@ extension SQSClient {
             let MaxNumberOfMessages: Int
             let WaitTimeSeconds: Int
             let VisibilityTimeout: Int?
-            let MessageSystemAttributeNames = ["All"]
-            let AttributeNames = ["All"]  // the pre-2023 name; older servers (and moto) read it
+            let MessageSystemAttributeNames: [String]
+            let AttributeNames: [String]  // the pre-2023 name; older servers (and moto) read it
         }
         struct WireMessage: Decodable {
             let MessageId: String
@@ -46,7 +48,8 @@ extension SQSClient {
 
         let output = try await call(
             "ReceiveMessage",
-            Input(QueueUrl: queueURL, MaxNumberOfMessages: maxMessages, WaitTimeSeconds: waitTimeSeconds, VisibilityTimeout: visibilityTimeout),
+            Input(QueueUrl: queueURL, MaxNumberOfMessages: maxMessages, WaitTimeSeconds: waitTimeSeconds, VisibilityTimeout: visibilityTimeout,
+                  MessageSystemAttributeNames: attributeNames, AttributeNames: attributeNames),
             timeout: .seconds(waitTimeSeconds) + configuration.longPollGrace, as: Output.self)
         let messages = (output.Messages ?? []).map { wire in
             let attributes = wire.Attributes ?? [:]

@@ -12,15 +12,16 @@ struct LoadCommand: AsyncParsableCommand {
         abstract: "Stage messages from an SQS queue (or a file) into raw_logins, then process them.",
         discussion: """
             Receivers long-poll the queue concurrently; messages are grouped into write \
-            batches; each batch is staged in one transaction (COPY, then INSERT ... ON \
-            CONFLICT (message_id) DO NOTHING), and only after COMMIT are its messages \
-            deleted from the queue. A batch that fails is rolled back and its messages \
+            batches; each batch is staged in one transaction (a binary COPY, then a plain \
+            INSERT, or INSERT ... ON CONFLICT (message_id) DO NOTHING when an id is \
+            already staged), and only after COMMIT are its messages deleted from the queue. A batch that fails is rolled back and its messages \
             made visible again at once. Bodies that are not valid JSON are quarantined \
             in rejected_logins (encrypted) by the database, as are messages received \
             more than --max-receives times. loginvault never reads a field of a body.
 
-            After the queue is drained (and every --process-every in follow mode) it \
-            calls process_raw_logins, which masks and upserts into user_logins.
+            While loading it calls process_raw_logins, which masks and upserts into \
+            user_logins, on a second session every --process-after staged messages (and \
+            every --process-every seconds in follow mode), and once more at the end.
 
             SIGINT or SIGTERM: stop receiving, finish the batches in flight (commit, \
             delete), make anything else visible again, exit 0.
@@ -55,6 +56,9 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Concurrent delete workers.")
     var deleters = 4
 
+    @Option(help: "From a file: batches staged at once, each on a database session of its own.")
+    var writers = 2
+
     @Option(help: "Messages per write batch (one transaction). Default: 500 from a queue, 5000 from a file.")
     var batchSize: Int?
 
@@ -78,6 +82,12 @@ struct LoadCommand: AsyncParsableCommand {
 
     @Option(help: "With --follow, call process_raw_logins every this many seconds.")
     var processEvery = 60
+
+    @Option(help: ArgumentHelp(
+        "From a queue: while loading, run process_raw_logins on a second connection each time this many messages have been staged (0: only at the end).",
+        discussion: "The call at the end still runs, and finds less left to do. Concurrent runs are safe (rows are claimed with SKIP LOCKED).",
+        valueName: "messages"))
+    var processAfter = 5000
 
     @Option(help: ArgumentHelp("The SQS endpoint (default: AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, else AWS's regional endpoint).", valueName: "url"))
     var endpointURL: String?
@@ -103,9 +113,12 @@ struct LoadCommand: AsyncParsableCommand {
         }
         if fromFile != nil && mode == .follow { throw ValidationError("--follow reads a queue; it does not apply to --from-file") }
         if let waitTimeSeconds, !(0...20).contains(waitTimeSeconds) { throw ValidationError("--wait-time-seconds must be 0-20") }
-        if receivers < 1 || deleters < 1 { throw ValidationError("--receivers and --deleters must be at least 1") }
+        if receivers < 1 || deleters < 1 || writers < 1 {
+            throw ValidationError("--receivers, --deleters and --writers must be at least 1")
+        }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let maxMessages, maxMessages < 1 { throw ValidationError("--max-messages must be at least 1") }
+        if processAfter < 0 { throw ValidationError("--process-after must be 0 (off) or more") }
         if !(0...43_200).contains(visibilityTimeout) { throw ValidationError("--visibility-timeout must be 0-43200 seconds") }
     }
 
@@ -115,6 +128,7 @@ struct LoadCommand: AsyncParsableCommand {
         settings.maxMessages = maxMessages
         settings.receivers = receivers
         settings.deleters = deleters
+        settings.writers = writers
         settings.batchSize = batchSize ?? (fromFile == nil ? 500 : 5000)
         settings.batchWindow = .milliseconds(batchWindowMs)
         settings.waitTimeSeconds = waitTimeSeconds ?? (mode == .drain ? 2 : 20)
@@ -123,6 +137,7 @@ struct LoadCommand: AsyncParsableCommand {
         settings.giveUpAfter = .seconds(giveUpAfter)
         settings.process = !noProcess
         settings.processEvery = .seconds(processEvery)
+        settings.processAfter = processAfter > 0 ? processAfter : nil
         return settings
     }
 

@@ -32,6 +32,47 @@ struct LoadCommandTests {
         }
     }
 
+    @Test func processingWhileDrainingTakesEveryRowOnce() async throws {
+        try await LoadFixture.with("bgprocess") { fixture in
+            // 300 distinct logins, staged 20 at a time; a processing run on a second
+            // session after every 40 staged, while the drain goes on, then the final one.
+            let bodies = (0..<300).map { #"{"user_id":"bg-\#($0)","ip":"10.7.\#($0 / 250).\#($0 % 250)","device_id":"d-\#($0)"}"# }
+            try await fixture.send(bodies)
+            let outcome = try fixture.load(["--json", "--batch-size", "20", "--batch-window-ms", "50",
+                                            "--process-after", "40", "--log-level", "info"])
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let summary = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]
+            let statistics = summary?["statistics"] as? [String: Any]
+            #expect(statistics?["staged"] as? Int == 300)
+            let notices = try #require(summary?["process"] as? [String])
+            #expect(notices.count >= 2, "runs while draining, then the final one: \(notices)")
+            // Each run reports the staged rows it took; together they are every row, once.
+            let taken = notices.compactMap { notice -> Int? in
+                guard let range = notice.range(of: #"process_raw_logins: \d+ staged"#, options: .regularExpression) else { return nil }
+                return Int(notice[range].dropFirst("process_raw_logins: ".count).split(separator: " ")[0])
+            }
+            #expect(taken.count == notices.count)
+            #expect(taken.reduce(0, +) == 300, "\(notices)")
+            #expect(try fixture.count("SELECT count(*) FROM user_logins") == 300)
+            #expect(try fixture.count("SELECT count(DISTINCT message_id) FROM user_logins") == 300)
+            #expect(try fixture.count("SELECT count(*) FROM raw_logins") == 0)
+            #expect(try fixture.count("SELECT count(*) FROM rejected_logins") == 0)
+            #expect(try fixture.count("SELECT count(*) FROM loginvault.process_runs") == notices.count)
+            #expect(try await fixture.messagesLeft() == 0)
+        }
+    }
+
+    @Test func processAfterZeroProcessesOnlyAtTheEnd() async throws {
+        try await LoadFixture.with("bgoff") { fixture in
+            try await fixture.send(try LoadFixture.sampleBodies)
+            let outcome = try fixture.load(["--json", "--batch-size", "10", "--process-after", "0"])
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let summary = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]
+            #expect((summary?["process"] as? [String])?.count == 1)
+            #expect(try fixture.count("SELECT count(*) FROM user_logins") == 99)
+        }
+    }
+
     @Test func fromFileGivesTheSameLoginsAsTheQueue() async throws {
         try await LoadFixture.with("samefile") { fixture in
             try await fixture.send(try LoadFixture.sampleBodies)

@@ -44,6 +44,22 @@ struct MessageFileReaderTests {
         #expect(first.allSatisfy { $0.sentAt == nil && $0.receiptHandle == nil })
     }
 
+    @Test func everyChunkSizeCutsTheSameMessages() async throws {
+        // Messages are cut out of the read buffer in place; one that spans chunks is
+        // carried over. Any chunk size must give the same bodies and ids.
+        let array = "  [ {\"a\": \"x,y]}\"} ,\"s\\\"]\",\n 12 , [1,[2]],{\"e\":\"\u{1F510}\"} ]  \n"
+        let lines = "\n  {\"a\":1}\r\n\n{\"b\": \"\u{05E2}\u{05D1}\"}\nno newline at the end"
+        for text in [array, lines] {
+            let whole = try await read(text, chunkSize: 1 << 20)
+            #expect(whole.count == (text == array ? 5 : 3))
+            for chunkSize in 1...17 {
+                let cut = try await read(text, chunkSize: chunkSize)
+                #expect(cut.map(\.body) == whole.map(\.body), "chunk size \(chunkSize)")
+                #expect(cut.map(\.messageId) == whole.map(\.messageId), "chunk size \(chunkSize)")
+            }
+        }
+    }
+
     @Test func truncatedArrayIsAnError() async throws {
         await #expect(throws: MessageFileError.truncated) { _ = try await read("[{\"a\":1}, {\"b\":") }
     }

@@ -21,6 +21,26 @@ struct MotoTests {
         return got
     }
 
+    @Test func receiveAsksOnlyForTheNamedAttributes() async throws {
+        try await Integration.withClient(Integration.plainConfiguration()) { client in
+            let queue = try await client.createQueue(name: Integration.queueName("attrs"))
+            _ = try await client.sendMessageBatch(queueURL: queue, bodies: ["a", "b"])
+            let before = Date().addingTimeInterval(-60)
+            var got: [SQSMessage] = []
+            for _ in 0..<10 where got.count < 2 {
+                got += try await client.receiveMessages(queueURL: queue, maxMessages: 2, waitTimeSeconds: 1,
+                                                        attributeNames: ["SentTimestamp", "ApproximateReceiveCount"])
+            }
+            #expect(got.count == 2)
+            for message in got {
+                #expect(message.approximateReceiveCount == 1)
+                #expect(try #require(message.sentTimestamp) > before)
+                #expect(Set(message.attributes.keys) == ["SentTimestamp", "ApproximateReceiveCount"],
+                        "only the two named attributes come back, not All: \(message.attributes.keys.sorted())")
+            }
+        }
+    }
+
     @Test func createSendReceiveDeleteBatches() async throws {
         try await Integration.withClient(Integration.plainConfiguration()) { client in
             let queue = try await client.createQueue(name: Integration.queueName("basic"))

@@ -26,6 +26,28 @@ public struct FileLoader: Sendable {
         let batches = AsyncThrowingChannel<[IncomingMessage], any Error>()
         let batchSize = settings.batchSize
         let limit = settings.maxMessages
+        // Writers share the batches; each stages on a session (and a thread) of its own, so
+        // the server parses and inserts several batches at once.
+        let siblings = (1..<max(1, settings.writers)).map { _ in database.sibling() }
+        func closeSiblings() async {
+            for sibling in siblings {
+                await sibling.close()
+                await sibling.shutdown()
+            }
+        }
+        do {
+            try await stage(into: [database] + siblings, batches: batches, batchSize: batchSize, limit: limit)
+        } catch {
+            await closeSiblings()
+            throw error
+        }
+        await closeSiblings()
+        guard settings.process else { return [] }
+        return try await database.processRawLogins()
+    }
+
+    private func stage(into writers: [StagingDatabase], batches: AsyncThrowingChannel<[IncomingMessage], any Error>,
+                       batchSize: Int, limit: Int?) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
@@ -47,16 +69,16 @@ public struct FileLoader: Sendable {
                     batches.fail(error)
                 }
             }
-            group.addTask {
-                for try await batch in batches {
-                    statistics.update { $0.received += batch.count }
-                    let outcome = try await database.stage(batch, maxReceives: nil)
-                    statistics.record(outcome)
+            for writer in writers {
+                group.addTask {
+                    for try await batch in batches {
+                        statistics.update { $0.received += batch.count }
+                        let outcome = try await writer.stage(batch, maxReceives: nil)
+                        statistics.record(outcome)
+                    }
                 }
             }
             try await group.waitForAll()
         }
-        guard settings.process else { return [] }
-        return try await database.processRawLogins()
     }
 }

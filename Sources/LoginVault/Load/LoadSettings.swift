@@ -12,6 +12,9 @@ public struct LoadSettings: Sendable {
     public var receivers = 4
     /// Concurrent delete workers.
     public var deleters = 4
+    /// From a file: batches staged at once, each on a database session (and thread) of
+    /// its own, so the server parses and inserts more than one batch at a time.
+    public var writers = 1
     /// Messages per write batch (one transaction); a batch closes earlier after `batchWindow`.
     public var batchSize = 500
     /// The longest a received message waits for its batch to fill.
@@ -27,6 +30,10 @@ public struct LoadSettings: Sendable {
     /// Call process_raw_logins at the end (and every `processEvery` in follow mode).
     public var process = true
     public var processEvery: Duration? = .seconds(60)
+    /// From a queue: while loading, run process_raw_logins on a second connection each
+    /// time this many messages have been staged (nil: only at the end, and on the
+    /// `processEvery` timer in follow mode). The call at the end still runs.
+    public var processAfter: Int?
 
     public init() {}
 }

@@ -18,7 +18,8 @@ public final class QueueLoader: Sendable {
     private let remaining: Mutex<Int?>
     private let receiving = Mutex<Task<Void, Never>?>(nil)
     private let fatal = Mutex<(any Error)?>(nil)
-    private let processedNotices = Mutex<[String]>([])
+    /// The final process_raw_logins run's notices, or why it failed.
+    private let finalRun = Mutex<Result<[String], any Error>?>(nil)
 
     public init(queue: any MessageQueue, database: StagingDatabase, settings: LoadSettings,
                 statistics: LoadStatistics = LoadStatistics(), logger: Logger) {
@@ -45,54 +46,82 @@ public final class QueueLoader: Sendable {
     }
 
     /// Runs until the queue is drained (drain mode), `maxMessages` is reached, or
-    /// `requestShutdown` is called. Returns the summaries of process_raw_logins runs.
+    /// `requestShutdown` is called. Returns the summaries of process_raw_logins runs:
+    /// those that ran while loading (`processAfter`, the follow-mode timer), then the
+    /// final one.
     public func run() async throws -> [String] {
         let inbox = AsyncChannel<[IncomingMessage]>()
         let committed = AsyncChannel<[IncomingMessage]>()
         let deletions = AsyncChannel<[IncomingMessage]>()
+        // Processing while loading runs on a connection of its own, so staging never waits for it.
+        let timer = settings.mode == .follow ? settings.processEvery : nil
+        let background = settings.process && (settings.processAfter != nil || timer != nil)
+            ? BackgroundProcessing(database: database.sibling(), threshold: settings.processAfter, logger: logger) : nil
+        let backgroundRuns = background.map { background in Task { await background.run() } }
+        func stopBackground() async {
+            background?.finish()
+            await backgroundRuns?.value
+        }
 
-        try await withThrowingTaskGroup(of: Void.self) { outer in
-            outer.addTask { try await self.heartbeat() }
-            if settings.mode == .follow, settings.process, let every = settings.processEvery {
-                outer.addTask {
-                    while !Task.isCancelled {
-                        try await Task.sleep(for: every)
-                        let notices = try await self.database.processRawLogins()
-                        for notice in notices { self.logger.info("\(notice)") }
-                        self.processedNotices.withLock { $0 += notices }
-                    }
-                }
-            }
-            try await withThrowingTaskGroup(of: Void.self) { pipeline in
-                let receivers = Task {
-                    await withTaskGroup(of: Void.self) { group in
-                        for index in 0..<self.settings.receivers {
-                            group.addTask { await self.receiveLoop(index, into: inbox) }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { outer in
+                outer.addTask { try await self.heartbeat() }
+                if let background, let timer {
+                    outer.addTask {
+                        while !Task.isCancelled {
+                            try await Task.sleep(for: timer)
+                            background.trigger()
                         }
                     }
-                    inbox.finish()
                 }
-                receiving.withLock { $0 = receivers }
-                if isStopping { receivers.cancel() }
-                pipeline.addTask { await receivers.value }
-                pipeline.addTask {
-                    defer { committed.finish() }
-                    await self.writeLoop(from: inbox, to: committed)
+                try await withThrowingTaskGroup(of: Void.self) { pipeline in
+                    let receivers = Task {
+                        await withTaskGroup(of: Void.self) { group in
+                            for index in 0..<self.settings.receivers {
+                                group.addTask { await self.receiveLoop(index, into: inbox) }
+                            }
+                        }
+                        inbox.finish()
+                    }
+                    receiving.withLock { $0 = receivers }
+                    if isStopping { receivers.cancel() }
+                    pipeline.addTask { await receivers.value }
+                    pipeline.addTask {
+                        await self.writeLoop(from: inbox, to: committed, background: background)
+                        committed.finish()
+                        // Everything received is staged (or released) now: the final processing
+                        // overlaps the last deletes and a background run that may still be going
+                        // (SKIP LOCKED: each takes other rows). Not after a fatal error.
+                        guard self.settings.process, self.fatal.withLock({ $0 == nil }) else { return }
+                        background?.finish()
+                        do {
+                            let notices = try await self.database.processRawLogins()
+                            self.finalRun.withLock { $0 = .success(notices) }
+                        } catch {
+                            self.finalRun.withLock { $0 = .failure(error) }
+                        }
+                    }
+                    pipeline.addTask {
+                        defer { deletions.finish() }
+                        await self.forwardDeletions(from: committed, to: deletions)
+                    }
+                    for _ in 0..<settings.deleters {
+                        pipeline.addTask { await self.deleteLoop(deletions) }
+                    }
+                    try await pipeline.waitForAll()
                 }
-                pipeline.addTask {
-                    defer { deletions.finish() }
-                    await self.forwardDeletions(from: committed, to: deletions)
-                }
-                for _ in 0..<settings.deleters {
-                    pipeline.addTask { await self.deleteLoop(deletions) }
-                }
-                try await pipeline.waitForAll()
+                outer.cancelAll()
             }
-            outer.cancelAll()
+        } catch {
+            await stopBackground()
+            throw error
         }
+        await stopBackground()
         if let error = fatal.withLock({ $0 }) { throw error }
-        var notices = processedNotices.withLock { $0 }
-        if settings.process {
+        var notices = background?.notices ?? []
+        if let final = finalRun.withLock({ $0 }) {
+            notices += try final.get()
+        } else if settings.process {
             notices += try await database.processRawLogins()
         }
         return notices
@@ -164,7 +193,8 @@ public final class QueueLoader: Sendable {
     /// in `forwardDeletions`, instead of holding up receivers and writer in turn
     /// (measured: with 20 ms to the queue, receivers spent half their time blocked).
     private func writeLoop(from inbox: AsyncChannel<[IncomingMessage]>,
-                           to committed: AsyncChannel<[IncomingMessage]>) async {
+                           to committed: AsyncChannel<[IncomingMessage]>,
+                           background: BackgroundProcessing?) async {
         let receivesPerBatch = max(1, settings.batchSize / 10)
         var givenUp = false
         var failingSince: ContinuousClock.Instant?
@@ -181,6 +211,7 @@ public final class QueueLoader: Sendable {
             do {
                 let outcome = try await database.stage(batch, maxReceives: settings.maxReceives)
                 statistics.record(outcome)
+                background?.staged(outcome.staged)
                 failingSince = nil
                 backoff = .milliseconds(200)
             } catch {

@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+@testable import LoginVault
+import Postgres
+import TestSupport
+import Testing
+
+/// The staging session against a real PostgreSQL: the plain-INSERT fast path of
+/// stage_incoming_logins (0016) and what happens when it cannot be taken.
+@Suite("Staging database", .enabled(if: Integration.postgres))
+struct StagingDatabaseTests {
+    static func migrated(_ label: String, _ body: (ScratchDatabase) async throws -> Void) async throws {
+        try await ScratchDatabase.with(label) { database in
+            let connection = try database.connect()
+            let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
+            try Migrator(connection: connection, migrations: migrations).migrate()
+            connection.close()
+            try await body(database)
+        }
+    }
+
+    /// A staging session, closed (and its thread stopped) afterwards, also on failure.
+    static func withStaging(_ database: ScratchDatabase, _ body: (StagingDatabase) async throws -> Void) async throws {
+        let staging = StagingDatabase(connectionString: database.connectionString, logger: Logger(label: "test"))
+        do {
+            try await body(staging)
+        } catch {
+            await staging.close()
+            await staging.shutdown()
+            throw error
+        }
+        await staging.close()
+        await staging.shutdown()
+    }
+
+    static func messages(_ ids: [String], receiveCount: Int = 1) -> [IncomingMessage] {
+        ids.map { IncomingMessage(messageId: $0, body: #"{"user_id":"\#($0)","ip":"10.3.0.1"}"#,
+                                  sentAt: Date(timeIntervalSince1970: 1_700_000_000.123456), receiveCount: receiveCount) }
+    }
+
+    @Test func batchesWithAndWithoutDuplicates() async throws {
+        try await Self.migrated("staging_dups") { database in try await Self.withStaging(database) { staging in
+            #expect(try await staging.stage(Self.messages(["a", "b", "c"]), maxReceives: 10)
+                    == StagingOutcome(staged: 3))
+            // a redelivery among new ones, and one id twice in the batch
+            #expect(try await staging.stage(Self.messages(["d", "b", "e", "e"], receiveCount: 2), maxReceives: 10)
+                    == StagingOutcome(staged: 2, duplicates: 2))
+            // bad bodies next to a redelivery: quarantined, never an error
+            let bad = [IncomingMessage(messageId: "f", body: "{not json", receiveCount: 1),
+                       IncomingMessage(messageId: "g", body: #"{"x":"\u0000"}"#, receiveCount: 1)]
+            #expect(try await staging.stage(Self.messages(["a", "h"]) + bad, maxReceives: 10)
+                    == StagingOutcome(staged: 1, duplicates: 1, rejected: 2))
+            let check = try database.connect()
+            #expect(try check.query("SELECT string_agg(message_id, ',' ORDER BY message_id) FROM raw_logins").first?[0].string
+                    == "a,b,c,d,e,h")
+            #expect(try check.query("SELECT receive_count FROM raw_logins WHERE message_id = 'b'").first?[0].int == 1,
+                    "a duplicate never overwrites the staged row")
+            #expect(try check.query("SELECT sent_at = to_timestamp(1700000000.123456) FROM raw_logins WHERE message_id = 'a'")
+                        .first?[0].bool == true, "sent_at arrives to the microsecond (binary COPY)")
+            #expect(try check.query("SELECT string_agg(message_id || ':' || reason, ',' ORDER BY message_id) FROM rejected_logins")
+                        .first?[0].string == "f:invalid_json,g:unsupported_unicode_escape")
+        } }
+    }
+
+    /// Two loaders stage the same redelivered id at once: the second one's plain INSERT
+    /// waits for the first transaction and then fails with unique_violation; the
+    /// function catches it and stages the rest of that batch with ON CONFLICT.
+    @Test func aConcurrentLoaderWithTheSameIdIsADuplicateNotAnError() async throws {
+        try await Self.migrated("staging_race") { database in
+            for firstCommits in [true, false] {
+                let racer = "race-\(firstCommits)"
+                let first = try database.connect()
+                try first.runScript("BEGIN")
+                try first.query("INSERT INTO raw_logins (message_id, body) VALUES ($1, '{}')", [.text(racer)])
+
+                let staging = StagingDatabase(connectionString: database.connectionString, logger: Logger(label: "test"))
+                let second = Task { try await staging.stage(Self.messages([racer, "\(racer)-other"]), maxReceives: 10) }
+                // Wait until the second session is blocked on the first one's row.
+                let watcher = try database.connect()
+                var waited = false
+                for _ in 0..<400 where !waited {
+                    waited = try watcher.query("""
+                        SELECT count(*) FROM pg_stat_activity
+                         WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%stage_incoming_logins%'
+                        """).first?[0].int == 1
+                    if !waited { try await Task.sleep(for: .milliseconds(25)) }
+                }
+                #expect(waited, "(control: the second loader waited for the first)")
+                try first.runScript(firstCommits ? "COMMIT" : "ROLLBACK")
+                let outcome = try await second.value
+                await staging.close()
+                await staging.shutdown()
+                #expect(outcome == (firstCommits ? StagingOutcome(staged: 1, duplicates: 1) : StagingOutcome(staged: 2)))
+                #expect(try watcher.query("SELECT count(*) FROM raw_logins WHERE message_id LIKE $1 || '%'", [.text(racer)])
+                            .first?[0].int == 2)
+                watcher.close()
+                first.close()
+            }
+        }
+    }
+}
