@@ -1,7 +1,11 @@
 -- The SQL benchmark (make bench-sql): N synthetic messages staged, then
--- CALL process_raw_logins(), against a bare INSERT ... SELECT doing only the
+-- CALL process_raw_logins(), against bare INSERT ... SELECTs doing only the
 -- unavoidable work: the same two keyed digests and the same one encryption
 -- call per row, no validation, no upsert, no quarantine, no cleanup.
+-- Two references: 2b ("strict", the one the target is judged against)
+-- writes every output value the procedure writes into one unindexed logged
+-- table; 2 (the old one, kept for continuity) writes only the two masks and
+-- the ciphertext.
 -- Prints figures; asserts nothing. Needs a migrated database; run as owner.
 --   psql -X -q -v ON_ERROR_STOP=1 -v n=100000 -v batch_size=10000 -f bench/sql/bench.sql
 \if :{?n}
@@ -63,6 +67,34 @@ END $$;
 DROP TABLE bench_bare;
 CHECKPOINT;
 
+-- 2b. The strict reference (the one the 0.8x target is judged against): the
+-- same crypto calls, and every output value the procedure writes for a
+-- login (the seven user_logins columns, message_id, key id, ciphertext), in
+-- ONE logged table without indexes, with the same column types. No
+-- validation, no upsert, no claim or delete, no second table, no index.
+CREATE TABLE bench_bare_full (
+  user_id varchar(128), device_type varchar(32), masked_ip varchar(256), masked_device_id varchar(256),
+  locale varchar(32), app_version varchar(32), create_date date,
+  message_id text, key_id integer, originals bytea);
+DO $$
+DECLARE t0 timestamptz := clock_timestamp(); c bigint;
+  mk bytea := loginvault.mask_key(); dk record := loginvault.current_data_key();
+BEGIN
+  INSERT INTO bench_bare_full
+  SELECT body->>'user_id', body->>'device_type',
+         loginvault.mask('ip', body->>'ip', mk), loginvault.mask('device_id', body->>'device_id', mk),
+         body->>'locale', body->>'app_version',
+         (coalesce(sent_at, staged_at) AT TIME ZONE 'UTC')::date,
+         message_id, dk.key_id,
+         loginvault.encrypt(jsonb_build_object('ip', body->>'ip', 'device_id', body->>'device_id')::text, dk.passphrase)
+    FROM public.raw_logins;
+  GET DIAGNOSTICS c = ROW_COUNT;
+  INSERT INTO bench_results VALUES ('bare, strict: the same crypto, every output column, one table', c,
+                                    extract(epoch FROM clock_timestamp() - t0));
+END $$;
+DROP TABLE bench_bare_full;
+CHECKPOINT;
+
 -- 3. The procedure (its own COMMITs included); timing from the run log.
 CALL public.process_raw_logins(:batch_size);
 INSERT INTO bench_results
@@ -90,8 +122,11 @@ SELECT step, rows,
             ELSE round(rows / nullif(seconds, 0)) || ' rows/s' END AS rate
   FROM bench_results WHERE step NOT LIKE 'pgp%' OR true;
 SELECT round((SELECT rows / seconds FROM bench_results WHERE step LIKE 'process%')
-           / (SELECT rows / seconds FROM bench_results WHERE step LIKE 'bare%'), 2)
-       AS "procedure / bare crypto insert (target >= 0.8)",
+           / (SELECT rows / seconds FROM bench_results WHERE step LIKE 'bare, strict%'), 2)
+       AS "procedure / strict bare (target >= 0.8)",
+       round((SELECT rows / seconds FROM bench_results WHERE step LIKE 'process%')
+           / (SELECT rows / seconds FROM bench_results WHERE step LIKE 'bare: %'), 2)
+       AS "procedure / old bare (3 columns)",
        round((SELECT rows / seconds FROM bench_results WHERE step LIKE 'process%')) AS "procedure rows/s (target >= 40000)";
 
 -- Leave the database as found.
