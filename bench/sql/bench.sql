@@ -18,7 +18,18 @@
 \endif
 SET client_min_messages = warning;
 
-CREATE TEMP TABLE bench_results (step text, rows bigint, seconds numeric);
+CREATE TEMP TABLE bench_results (step text, rows bigint, seconds numeric, cpu_seconds numeric);
+
+-- This backend's on-CPU time so far, in ns (Linux /proc, superuser), or NULL.
+-- On a shared machine the wall-clock time includes waiting for a CPU; the
+-- on-CPU time of the one backend doing the work is far steadier. (WAL
+-- writer, checkpointer and fsync waits are not in it; wall clock has them.)
+CREATE FUNCTION pg_temp.cpu_ns() RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint;
+EXCEPTION WHEN OTHERS THEN
+  RETURN NULL;
+END $$;
 
 -- Synthetic messages shaped like the sample: 1% without user_id (rejects),
 -- 30% null locale, IPv4, ddd-dd-dddd device ids, some repeated.
@@ -38,14 +49,14 @@ SELECT 'bench-' || i AS message_id,
 
 -- 1. Staging, the loader's fast path minus COPY.
 DO $$
-DECLARE t0 timestamptz := clock_timestamp(); c bigint;
+DECLARE t0 timestamptz := clock_timestamp(); c0 bigint := pg_temp.cpu_ns(); c bigint;
 BEGIN
   INSERT INTO public.raw_logins (message_id, body, sent_at, receive_count)
   SELECT message_id, body::jsonb, sent_at, receive_count FROM bench_source
   ON CONFLICT (message_id) DO NOTHING;
   GET DIAGNOSTICS c = ROW_COUNT;
   INSERT INTO bench_results VALUES ('stage: INSERT ... SELECT body::jsonb ON CONFLICT DO NOTHING', c,
-                                    extract(epoch FROM clock_timestamp() - t0));
+                                    extract(epoch FROM clock_timestamp() - t0), (pg_temp.cpu_ns() - c0) / 1e9);
 END $$;
 VACUUM ANALYZE public.raw_logins;
 CHECKPOINT;
@@ -53,7 +64,7 @@ CHECKPOINT;
 -- 2. The bare crypto insert, into a logged table like user_logins.
 CREATE TABLE bench_bare (masked_ip text, masked_device_id text, originals bytea);
 DO $$
-DECLARE t0 timestamptz := clock_timestamp(); c bigint;
+DECLARE t0 timestamptz := clock_timestamp(); c0 bigint := pg_temp.cpu_ns(); c bigint;
   mk bytea := loginvault.mask_key(); dk record := loginvault.current_data_key();
 BEGIN
   INSERT INTO bench_bare
@@ -62,7 +73,7 @@ BEGIN
     FROM public.raw_logins;
   GET DIAGNOSTICS c = ROW_COUNT;
   INSERT INTO bench_results VALUES ('bare: 2 hmac + 1 pgp_sym_encrypt per row, INSERT ... SELECT', c,
-                                    extract(epoch FROM clock_timestamp() - t0));
+                                    extract(epoch FROM clock_timestamp() - t0), (pg_temp.cpu_ns() - c0) / 1e9);
 END $$;
 DROP TABLE bench_bare;
 CHECKPOINT;
@@ -77,7 +88,7 @@ CREATE TABLE bench_bare_full (
   locale varchar(32), app_version varchar(32), create_date date,
   message_id text, key_id integer, originals bytea);
 DO $$
-DECLARE t0 timestamptz := clock_timestamp(); c bigint;
+DECLARE t0 timestamptz := clock_timestamp(); c0 bigint := pg_temp.cpu_ns(); c bigint;
   mk bytea := loginvault.mask_key(); dk record := loginvault.current_data_key();
 BEGIN
   INSERT INTO bench_bare_full
@@ -90,16 +101,17 @@ BEGIN
     FROM public.raw_logins;
   GET DIAGNOSTICS c = ROW_COUNT;
   INSERT INTO bench_results VALUES ('bare, strict: the same crypto, every output column, one table', c,
-                                    extract(epoch FROM clock_timestamp() - t0));
+                                    extract(epoch FROM clock_timestamp() - t0), (pg_temp.cpu_ns() - c0) / 1e9);
 END $$;
 DROP TABLE bench_bare_full;
 CHECKPOINT;
 
 -- 3. The procedure (its own COMMITs included); timing from the run log.
+SELECT pg_temp.cpu_ns() AS cpu0 \gset
 CALL public.process_raw_logins(:batch_size);
 INSERT INTO bench_results
 SELECT format('process_raw_logins(%s): %s batches, %s upserted, %s rejected', batch_size, batches, upserted, rejected),
-       staged, extract(epoch FROM finished_at - started_at)
+       staged, extract(epoch FROM finished_at - started_at), (pg_temp.cpu_ns() - nullif(:'cpu0', '')::bigint) / 1e9
   FROM loginvault.process_runs ORDER BY run_id DESC LIMIT 1;
 
 -- 4. What the pgp options cost per call (2,000 calls each).
@@ -119,8 +131,9 @@ END $$;
 SELECT step, rows,
        round(seconds, 3) AS seconds,
        CASE WHEN step LIKE 'pgp%' THEN round(seconds / rows * 1e6, 1) || ' us/call'
-            ELSE round(rows / nullif(seconds, 0)) || ' rows/s' END AS rate
-  FROM bench_results WHERE step NOT LIKE 'pgp%' OR true;
+            ELSE round(rows / nullif(seconds, 0)) || ' rows/s' END AS rate,
+       round(cpu_seconds, 3) AS "backend cpu s"
+  FROM bench_results;
 SELECT round((SELECT rows / seconds FROM bench_results WHERE step LIKE 'process%')
            / (SELECT rows / seconds FROM bench_results WHERE step LIKE 'bare, strict%'), 2)
        AS "procedure / strict bare (target >= 0.8)",
@@ -128,6 +141,12 @@ SELECT round((SELECT rows / seconds FROM bench_results WHERE step LIKE 'process%
            / (SELECT rows / seconds FROM bench_results WHERE step LIKE 'bare: %'), 2)
        AS "procedure / old bare (3 columns)",
        round((SELECT rows / seconds FROM bench_results WHERE step LIKE 'process%')) AS "procedure rows/s (target >= 40000)";
+SELECT round((SELECT cpu_seconds FROM bench_results WHERE step LIKE 'bare, strict%')
+           / (SELECT cpu_seconds FROM bench_results WHERE step LIKE 'process%'), 2)
+       AS "same ratio by backend cpu: strict bare / procedure",
+       round((SELECT (cpu_seconds - (SELECT cpu_seconds FROM bench_results WHERE step LIKE 'bare, strict%')) / rows * 1e6
+                FROM bench_results WHERE step LIKE 'process%'), 1)
+       AS "procedure cpu beyond strict bare, us/row";
 
 -- Leave the database as found.
 DELETE FROM public.user_logins WHERE message_id LIKE 'bench-%';
