@@ -6,8 +6,9 @@
 -- string comparisons). A bigint key is smaller, and new logins append at the
 -- right end of the index. Measured with the on-CPU time of the backend
 -- running process_raw_logins on 100,000 messages (docs/database.md,
--- Benchmark): about 0.8 us per row less (2.30 s against 2.38 s), and the
--- index holds 8-byte keys instead of ~40-byte ones.
+-- Benchmark), interleaved runs: median 2.32 s (25 runs) against 2.42 s
+-- (21 runs), about 0.9 us per row less; and the index holds 8-byte keys
+-- instead of ~40-byte ones.
 --
 -- How process_raw_logins now writes both tables from the same rows: a new
 -- login takes its login_id from user_logins' identity sequence inside the
