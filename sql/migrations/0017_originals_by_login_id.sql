@@ -28,6 +28,25 @@
 -- revealed (reveal joins the two tables) and the delete/truncate triggers
 -- never leave one behind; if one exists anyway it is not carried over, and
 -- a NOTICE says how many. Applying this file twice changes nothing.
+--
+-- Also in this file, because it changes the same batch function: a poison
+-- message ends in exactly one place. The loader quarantines a message
+-- received more than --max-receives times (quarantine_raw_login(...,
+-- 'too_many_receives')), which checks that the message id is neither staged
+-- nor a login. Two races could still put one message id in both
+-- rejected_logins and user_logins:
+--   * another loader held an older delivery of the same message and staged it
+--     after the quarantine's check (uncommitted then, or even after the
+--     quarantine committed: the loader's fast staging path does not look at
+--     rejected_logins);
+--   * a processing batch committed the login after the quarantine's check.
+-- Now a batch skips a valid staged message whose id is quarantined as
+-- too_many_receives (it is deleted from staging and counted as unchanged: the
+-- quarantine holds the same body, encrypted), with one probe of a small
+-- partial index; and quarantine_raw_login waits for the batches in flight
+-- (each batch holds a shared advisory lock, the quarantine takes it
+-- exclusively), so its check sees every committed login and no batch can
+-- commit a login for that id between its check and its commit.
 
 DO $migration$
 DECLARE
@@ -154,11 +173,58 @@ BEGIN
 END
 $$;
 
+-- The quarantined-as-poison message ids, for the batch's probe: small (poison
+-- is rare), so the probe costs little on the hot path.
+CREATE INDEX IF NOT EXISTS rejected_logins_poison ON public.rejected_logins (message_id)
+  WHERE reason = 'too_many_receives';
+
+-- quarantine_raw_login (0009), with the wait above for too_many_receives.
+-- Other reasons (nul_byte, invalid_utf8: decided by the body, which every
+-- delivery of a message shares) need no wait.
+CREATE OR REPLACE FUNCTION public.quarantine_raw_login(
+  message_id    text,
+  body          text,
+  reason        text,
+  sent_at       timestamptz DEFAULT NULL,
+  receive_count integer     DEFAULT NULL
+) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+DECLARE
+  k record;
+  stored integer;
+BEGIN
+  IF quarantine_raw_login.message_id IS NULL OR quarantine_raw_login.message_id = '' THEN
+    RAISE EXCEPTION 'quarantine_raw_login: message_id is required';
+  END IF;
+  IF reason IS NULL OR reason !~ '^[a-z][a-z0-9_]*(:[a-z0-9_]+)?$' OR length(reason) > 64 THEN
+    RAISE EXCEPTION 'quarantine_raw_login: reason must be a lowercase code like ''too_many_receives'', got %', quote_nullable(left(reason, 64));
+  END IF;
+  IF reason = 'too_many_receives' THEN
+    -- The lock that every processing batch holds shared ('lvpoison' as a bigint).
+    PERFORM pg_advisory_xact_lock(x'6c76706f69736f6e'::bigint);
+  END IF;
+  IF EXISTS (SELECT FROM public.raw_logins r WHERE r.message_id = quarantine_raw_login.message_id)
+     OR EXISTS (SELECT FROM public.user_logins u WHERE u.message_id = quarantine_raw_login.message_id) THEN
+    RETURN false;
+  END IF;
+  k := loginvault.current_data_key();
+  INSERT INTO public.rejected_logins AS r (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
+  VALUES (quarantine_raw_login.message_id, reason, quarantine_raw_login.sent_at,
+          quarantine_raw_login.receive_count, k.key_id,
+          loginvault.encrypt(coalesce(body, ''), k.passphrase))
+  ON CONFLICT ON CONSTRAINT rejected_logins_message_id_key DO NOTHING;
+  GET DIAGNOSTICS stored = ROW_COUNT;
+  RETURN stored = 1;
+END
+$$;
+
 -- process_login_batch (0010), writing the originals by login_id. Only what
 -- 0010's comments say about the shape changes here: a fifth level gives
 -- each new login its login_id (nextval), and the two INSERTs and the
--- re-delivery path use it. Everything else (the claim, validation, masks,
--- the probe, the quarantine, the counts) is 0010's, unchanged.
+-- re-delivery path use it. And a valid message quarantined as poison is not
+-- made a login (the header says why). Everything else (the claim,
+-- validation, masks, the probe, the quarantine, the counts) is 0010's.
 CREATE OR REPLACE FUNCTION loginvault.process_login_batch(
   run_id     bigint,
   batch_size integer,
@@ -183,6 +249,9 @@ BEGIN
   IF v_mask_key IS NULL OR v_key_id IS NULL THEN
     RAISE EXCEPTION 'loginvault keys are missing' USING HINT = 'Run the migrations again, or loginvault.install_keys().';
   END IF;
+  -- Shared with every other batch; a poison quarantine takes it exclusively
+  -- and so waits for the batches in flight (header). 'lvpoison' as a bigint.
+  PERFORM pg_advisory_xact_lock_shared(x'6c76706f69736f6e'::bigint);
 
   WITH claimed AS (
     -- Claim and remove in one step; rows another run has locked are skipped.
@@ -198,7 +267,7 @@ BEGIN
     -- (nextval only for those: OFFSET 0 below keeps the probe from being
     -- evaluated twice).
     SELECT m.*,
-           CASE WHEN m.reason IS NULL AND m.existing_login_id IS NULL
+           CASE WHEN m.reason IS NULL AND m.existing_login_id IS NULL AND NOT m.poison
                 THEN nextval(v_login_seq) END AS new_login_id
       FROM (
         -- Level 4: masks and the existing row, for valid rows only; the body is
@@ -209,7 +278,10 @@ BEGIN
              CASE WHEN k.reason IS NULL THEN loginvault.mask('ip', k.ip_canonical, v_mask_key) END AS masked_ip,
              CASE WHEN k.reason IS NULL THEN loginvault.mask('device_id', k.device_id_trimmed, v_mask_key) END AS masked_device_id,
              CASE WHEN k.reason IS NULL
-                  THEN (SELECT u.login_id FROM public.user_logins u WHERE u.message_id = k.message_id) END AS existing_login_id
+                  THEN (SELECT u.login_id FROM public.user_logins u WHERE u.message_id = k.message_id) END AS existing_login_id,
+             k.reason IS NULL
+               AND EXISTS (SELECT FROM public.rejected_logins p
+                            WHERE p.message_id = k.message_id AND p.reason = 'too_many_receives') AS poison
         FROM (
           -- Level 3: the reason, first rule that fails.
           SELECT n.*,
@@ -300,7 +372,7 @@ BEGIN
            locale = b.locale, app_version = b.app_version,
            create_date = b.create_date, processed_at = now()
       FROM batch b
-     WHERE b.existing_login_id IS NOT NULL AND u.login_id = b.existing_login_id
+     WHERE b.existing_login_id IS NOT NULL AND NOT b.poison AND u.login_id = b.existing_login_id
        AND (u.user_id, u.device_type, u.masked_ip, u.masked_device_id, u.locale, u.app_version, u.create_date)
            IS DISTINCT FROM
            (b.user_id, b.device_type, b.masked_ip, b.masked_device_id, b.locale, b.app_version, b.create_date)
