@@ -78,11 +78,11 @@ SELECT ok((SELECT staged >= 100 AND upserted >= 99 AND rejected >= 1 AND batches
 
 -- Re-running changes nothing; re-staging changes nothing.
 CREATE TEMP TABLE before AS
-SELECT u.*, o.originals, o.key_id FROM user_logins u JOIN loginvault.user_login_originals o USING (message_id)
+SELECT u.*, o.originals, o.key_id FROM user_logins u JOIN loginvault.user_login_originals o USING (login_id)
  WHERE message_id LIKE 't20-%';
 CREATE TEMP TABLE rejected_before AS SELECT * FROM rejected_logins WHERE message_id LIKE 't20-%';
 CALL process_raw_logins();
-SELECT set_eq($$SELECT u.*, o.originals, o.key_id FROM user_logins u JOIN loginvault.user_login_originals o USING (message_id)
+SELECT set_eq($$SELECT u.*, o.originals, o.key_id FROM user_logins u JOIN loginvault.user_login_originals o USING (login_id)
                  WHERE message_id LIKE 't20-%'$$, 'SELECT * FROM before',
               're-running the procedure changes nothing');
 
@@ -92,7 +92,7 @@ SELECT message_id, body::jsonb, sent_at, 2 FROM sample
 ON CONFLICT (message_id) DO NOTHING;
 COMMIT;
 CALL process_raw_logins();
-SELECT set_eq($$SELECT u.*, o.originals, o.key_id FROM user_logins u JOIN loginvault.user_login_originals o USING (message_id)
+SELECT set_eq($$SELECT u.*, o.originals, o.key_id FROM user_logins u JOIN loginvault.user_login_originals o USING (login_id)
                  WHERE message_id LIKE 't20-%'$$, 'SELECT * FROM before',
               're-staging and re-processing the sample changes no row (not even the ciphertext)');
 SELECT set_eq($$SELECT * FROM rejected_logins WHERE message_id LIKE 't20-%'$$, 'SELECT * FROM rejected_before',
@@ -106,7 +106,7 @@ SELECT is((SELECT count(*)::int FROM needles), 198, '(checked: 99 ips and 99 dev
 
 SELECT pg_temp.cleanup();
 SELECT is((SELECT count(*)::int FROM loginvault.user_login_originals o
-            WHERE NOT EXISTS (SELECT FROM user_logins u WHERE u.message_id = o.message_id)), 0,
+            WHERE NOT EXISTS (SELECT FROM user_logins u WHERE u.login_id = o.login_id)), 0,
           'deleting logins deletes their encrypted originals');
 
 SELECT * FROM finish();

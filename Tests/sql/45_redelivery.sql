@@ -12,7 +12,7 @@ INSERT INTO raw_logins (message_id, body, sent_at) VALUES
 SELECT is((SELECT upserted FROM loginvault.process_login_batch(NULL, 1000)), 2, 'two new logins');
 
 CREATE TEMP TABLE first AS
-SELECT u.*, o.originals FROM user_logins u JOIN loginvault.user_login_originals o USING (message_id)
+SELECT u.*, o.originals FROM user_logins u JOIN loginvault.user_login_originals o USING (login_id)
  WHERE message_id LIKE 't45-%';
 
 -- The same two again, t45-b changed (new ip and locale).
@@ -24,7 +24,7 @@ CREATE TEMP TABLE second AS SELECT * FROM loginvault.process_login_batch(NULL, 1
 SELECT is((SELECT upserted || '/' || unchanged || '/' || rejected FROM second), '1/1/0',
           'one changed (upserted), one unchanged, no reject');
 SELECT is((SELECT count(*)::int FROM user_logins WHERE message_id LIKE 't45-%'), 2, 'still two logins');
-SELECT set_eq($$SELECT u.*, o.originals FROM user_logins u JOIN loginvault.user_login_originals o USING (message_id)
+SELECT set_eq($$SELECT u.*, o.originals FROM user_logins u JOIN loginvault.user_login_originals o USING (login_id)
                  WHERE message_id = 't45-a'$$,
               $$SELECT * FROM first WHERE message_id = 't45-a'$$,
               'the unchanged one is untouched (row, processed_at, ciphertext)');
@@ -35,7 +35,7 @@ SELECT is((SELECT masked_ip::text FROM user_logins WHERE message_id = 't45-b'),
           encode(loginvault.hmac(convert_to('ip:10.45.0.99', 'UTF8'), loginvault.mask_key(), 'sha256'), 'hex'),
           '... including the new mask');
 SELECT is((SELECT loginvault.decrypt(o.originals, loginvault.data_key_passphrase(o.key_id))::jsonb->>'ip'
-             FROM loginvault.user_login_originals o WHERE message_id = 't45-b'), '10.45.0.99',
+             FROM loginvault.user_login_originals o JOIN user_logins u USING (login_id) WHERE u.message_id = 't45-b'), '10.45.0.99',
           '... and its originals, encrypted again');
 
 -- A login's message that comes back broken is quarantined; the login stays.

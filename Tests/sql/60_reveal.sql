@@ -38,7 +38,7 @@ SELECT ok((SELECT bool_and(NOT found) FROM loginvault.reveal_audit, audit_before
           'a miss is audited as not found');
 SELECT ok((SELECT o.originals::text NOT LIKE '%123-45-6789%' AND loginvault.decrypt(o.originals, loginvault.data_key_passphrase(o.key_id))::jsonb
                   = '{"ip": " 2001:DB8::1 ", "device_id": "123-45-6789"}'
-             FROM loginvault.user_login_originals o WHERE o.message_id = 't60-1'),
+             FROM loginvault.user_login_originals o JOIN user_logins u USING (login_id) WHERE u.message_id = 't60-1'),
           'the originals are one pgp message holding both values');
 
 SELECT * FROM finish();

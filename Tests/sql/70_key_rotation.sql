@@ -18,7 +18,7 @@ CALL process_raw_logins();
 -- Plaintext before rotation, to compare with after.
 CREATE TEMP TABLE plain_before AS
 SELECT u.message_id, loginvault.decrypt(o.originals, loginvault.data_key_passphrase(o.key_id)) AS originals
-  FROM user_logins u JOIN loginvault.user_login_originals o USING (message_id) WHERE u.message_id LIKE 't70-%';
+  FROM user_logins u JOIN loginvault.user_login_originals o USING (login_id) WHERE u.message_id LIKE 't70-%';
 CREATE TEMP TABLE reject_before AS
 SELECT message_id, loginvault.decrypt(body_encrypted, loginvault.data_key_passphrase(key_id)) AS body
   FROM rejected_logins WHERE message_id LIKE 't70-%';
@@ -32,7 +32,7 @@ SELECT is((SELECT count(*)::int FROM loginvault.user_login_originals o, key_befo
 SELECT is((SELECT count(*)::int FROM rejected_logins WHERE key_id <> (loginvault.current_data_key()).key_id), 0,
           'every quarantined body is under the new key');
 SELECT set_eq($$SELECT u.message_id, loginvault.decrypt(o.originals, loginvault.data_key_passphrase(o.key_id))
-                  FROM user_logins u JOIN loginvault.user_login_originals o USING (message_id) WHERE u.message_id LIKE 't70-%'$$,
+                  FROM user_logins u JOIN loginvault.user_login_originals o USING (login_id) WHERE u.message_id LIKE 't70-%'$$,
               'SELECT * FROM plain_before', 'every original still decrypts to the same plaintext');
 SELECT set_eq($$SELECT message_id, loginvault.decrypt(body_encrypted, loginvault.data_key_passphrase(key_id))
                   FROM rejected_logins WHERE message_id LIKE 't70-%'$$,

@@ -33,7 +33,7 @@ CALL process_raw_logins(100);
 SELECT is((SELECT count(*)::int FROM user_logins WHERE message_id LIKE 't80-%'), 2970, '2970 logins');
 SELECT is((SELECT count(*)::int FROM rejected_logins WHERE message_id LIKE 't80-%'), 30, '30 rejects');
 SELECT is((SELECT count(DISTINCT message_id)::int FROM user_logins WHERE message_id LIKE 't80-%'), 2970, 'no duplicate logins');
-SELECT is((SELECT count(*)::int FROM loginvault.user_login_originals o JOIN user_logins u USING (message_id) WHERE u.message_id LIKE 't80-%'), 2970,
+SELECT is((SELECT count(*)::int FROM loginvault.user_login_originals o JOIN user_logins u USING (login_id) WHERE u.message_id LIKE 't80-%'), 2970,
           'one encrypted original per login');
 SELECT is((SELECT count(DISTINCT masked_device_id)::int FROM user_logins WHERE message_id LIKE 't80-%'), 50,
           '50 device ids give 50 masks across concurrent runs');
