@@ -159,13 +159,23 @@ public final class SQSClient: Sendable {
         do {
             return try JSONDecoder().decode(Output.self, from: data)
         } catch {
-            let snippet = String(decoding: data.prefix(200), as: UTF8.self)
             throw SQSError(
                 code: SQSError.LocalCode.invalidResponse,
-                message: "HTTP \(status) with a body that is not the expected \(action) JSON (\(error)); body starts: \(snippet)",
+                message: "HTTP \(status) with a body that is not the expected \(action) JSON (\(error)); \(describe(data, action: action))",
                 action: action, httpStatus: status, requestId: headers.first(name: "x-amzn-requestid"),
                 attempts: attempts, isRetryable: false)
         }
+    }
+
+    /// What an error message may say of a response body it could not decode. A
+    /// `ReceiveMessage` answer carries message bodies (PII), so it is never quoted,
+    /// only measured; other answers carry ids, URLs and digests, and their start
+    /// (an HTML error page from a proxy, say) is what tells an operator what went wrong.
+    static func describe(_ data: Data, action: String) -> String {
+        if action == "ReceiveMessage" {
+            return "\(data.count) bytes, not quoted (a receive answer carries message bodies)"
+        }
+        return "body starts: \(String(decoding: data.prefix(200), as: UTF8.self))"
     }
 
     private static func transportError(_ error: any Error, action: String, timeout: Duration, attempts: Int) -> SQSError {

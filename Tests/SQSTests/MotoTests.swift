@@ -263,6 +263,27 @@ struct MD5Tests {
         }
     }
 
+    @Test func aGarbledReceiveAnswerIsNotQuotedInTheError() async throws {
+        // A 200 whose JSON is cut short: the error must not carry the message bodies
+        // it held (the loader logs this error as a warning).
+        let secret = "203.0.113.77-pii-marker"
+        let upstream = URL(string: try Integration.value(Integration.plainEndpoint))!
+        let cut: FaultProxy.Action = .forwardRewriting { data in data.prefix(max(1, data.count - 5)) }
+        try await FaultProxy.with(upstream: upstream, plan: { _, action in action == "ReceiveMessage" ? cut : .forward }) { _, endpoint in
+            try await Integration.withClient(Integration.plainConfiguration(endpoint: endpoint)) { client in
+                let queue = try await client.createQueue(name: Integration.queueName("garbled"))
+                _ = try await client.sendMessageBatch(queueURL: queue, bodies: [#"{"ip":"\#(secret)"}"#])
+                let error = await #expect(throws: SQSError.self) {
+                    _ = try await client.receiveMessages(queueURL: queue, waitTimeSeconds: 1, visibilityTimeout: 0)
+                }
+                #expect(error?.code == SQSError.LocalCode.invalidResponse)
+                let text = "\(error.map { "\($0)" } ?? "") \(error?.message ?? "")"
+                #expect(text.contains("not quoted"), "\(text)")
+                #expect(!text.contains(secret) && !text.contains("MessageId"), "the error quotes the receive answer: \(text)")
+            }
+        }
+    }
+
     @Test func untouchedBodiesPassTheSameCheck() async throws {
         let upstream = URL(string: try Integration.value(Integration.plainEndpoint))!
         try await FaultProxy.with(upstream: upstream, plan: { _, _ in .forward }) { _, endpoint in
