@@ -118,12 +118,10 @@ public final class QueueLoader: Sendable {
         }
         await stopBackground()
         if let error = fatal.withLock({ $0 }) { throw error }
+        // The writer task made the final run (it always does when processing and no
+        // fatal error stopped the load, and a fatal error was thrown just above).
         var notices = background?.notices ?? []
-        if let final = finalRun.withLock({ $0 }) {
-            notices += try final.get()
-        } else if settings.process {
-            notices += try await database.processRawLogins()
-        }
+        if let final = finalRun.withLock({ $0 }) { notices += try final.get() }
         return notices
     }
 
