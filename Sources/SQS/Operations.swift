@@ -29,33 +29,22 @@ extension SQSClient {
                            message: "maxMessages must be 1...10 and waitTimeSeconds 0...20 (got \(maxMessages), \(waitTimeSeconds))",
                            action: "ReceiveMessage", attempts: 0, isRetryable: false)
         }
-        struct Input: Encodable {
-            let QueueUrl: String
-            let MaxNumberOfMessages: Int
-            let WaitTimeSeconds: Int
-            let VisibilityTimeout: Int?
-            let MessageSystemAttributeNames: [String]
-            let AttributeNames: [String]  // the pre-2023 name; older servers (and moto) read it
-        }
-        struct WireMessage: Decodable {
-            let MessageId: String
-            let ReceiptHandle: String
-            let MD5OfBody: String
-            let Body: String
-            let Attributes: [String: String]?
-        }
-        struct Output: Decodable { let Messages: [WireMessage]? }
-
-        let output = try await call(
-            "ReceiveMessage",
-            Input(QueueUrl: queueURL, MaxNumberOfMessages: maxMessages, WaitTimeSeconds: waitTimeSeconds, VisibilityTimeout: visibilityTimeout,
-                  MessageSystemAttributeNames: attributeNames, AttributeNames: attributeNames),
-            timeout: .seconds(waitTimeSeconds) + configuration.longPollGrace, as: Output.self)
-        let messages = (output.Messages ?? []).map { wire in
-            let attributes = wire.Attributes ?? [:]
+        // Written by hand (JSONBodyWriter), members in the order JSONEncoder's sortedKeys gave.
+        var input = JSONBodyWriter()
+        input.member("AttributeNames", attributeNames)  // the pre-2023 name; older servers (and moto) read it
+        input.member("MaxNumberOfMessages", maxMessages)
+        input.member("MessageSystemAttributeNames", attributeNames)
+        input.member("QueueUrl", queueURL)
+        if let visibilityTimeout { input.member("VisibilityTimeout", visibilityTimeout) }
+        input.member("WaitTimeSeconds", waitTimeSeconds)
+        let wireMessages = try await call(
+            "ReceiveMessage", body: input.finished(),
+            timeout: .seconds(waitTimeSeconds) + configuration.longPollGrace, decode: ReceiveAnswerDecoder.decode)
+        let messages = wireMessages.map { wire in
+            let attributes = wire.attributes ?? [:]
             return SQSMessage(
-                messageId: wire.MessageId, receiptHandle: wire.ReceiptHandle, body: wire.Body, md5OfBody: wire.MD5OfBody,
-                md5Matches: Self.md5Hex(wire.Body) == wire.MD5OfBody.lowercased(),
+                messageId: wire.messageId, receiptHandle: wire.receiptHandle, body: wire.body, md5OfBody: wire.md5OfBody,
+                md5Matches: Self.md5Hex(wire.body) == wire.md5OfBody.lowercased(),
                 sentTimestamp: attributes["SentTimestamp"].flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) },
                 approximateReceiveCount: attributes["ApproximateReceiveCount"].flatMap { Int($0) },
                 attributes: attributes)
@@ -77,12 +66,13 @@ extension SQSClient {
     /// Deletes up to 10 messages; the result lists, per entry id, success or AWS's reason for failure.
     public func deleteMessageBatch(queueURL: String, entries: [SQSBatchEntry]) async throws -> SQSBatchResult {
         try Self.checkBatch(entries.map(\.id), action: "DeleteMessageBatch")
-        struct Entry: Encodable { let Id: String; let ReceiptHandle: String }
-        struct Input: Encodable { let QueueUrl: String; let Entries: [Entry] }
-        let output = try await call(
-            "DeleteMessageBatch",
-            Input(QueueUrl: queueURL, Entries: entries.map { Entry(Id: $0.id, ReceiptHandle: $0.receiptHandle) }),
-            as: BatchOutput.self)
+        var input = JSONBodyWriter()
+        input.member("Entries", objects: entries) { entry, e in
+            entry.member("Id", e.id)
+            entry.member("ReceiptHandle", e.receiptHandle)
+        }
+        input.member("QueueUrl", queueURL)
+        let output = try await call("DeleteMessageBatch", body: input.finished(), decode: BatchOutput.decode)
         return output.result
     }
 
@@ -91,12 +81,14 @@ extension SQSClient {
         queueURL: String, entries: [(id: String, receiptHandle: String, visibilityTimeout: Int)]
     ) async throws -> SQSBatchResult {
         try Self.checkBatch(entries.map(\.id), action: "ChangeMessageVisibilityBatch")
-        struct Entry: Encodable { let Id: String; let ReceiptHandle: String; let VisibilityTimeout: Int }
-        struct Input: Encodable { let QueueUrl: String; let Entries: [Entry] }
-        let output = try await call(
-            "ChangeMessageVisibilityBatch",
-            Input(QueueUrl: queueURL, Entries: entries.map { Entry(Id: $0.id, ReceiptHandle: $0.receiptHandle, VisibilityTimeout: $0.visibilityTimeout) }),
-            as: BatchOutput.self)
+        var input = JSONBodyWriter()
+        input.member("Entries", objects: entries) { entry, e in
+            entry.member("Id", e.id)
+            entry.member("ReceiptHandle", e.receiptHandle)
+            entry.member("VisibilityTimeout", e.visibilityTimeout)
+        }
+        input.member("QueueUrl", queueURL)
+        let output = try await call("ChangeMessageVisibilityBatch", body: input.finished(), decode: BatchOutput.decode)
         return output.result
     }
 
@@ -124,7 +116,7 @@ extension SQSClient {
         let output = try await call(
             "SendMessageBatch",
             Input(QueueUrl: queueURL, Entries: zip(ids, bodies).map { Entry(Id: $0, MessageBody: $1) }),
-            as: BatchOutput.self)
+            decode: BatchOutput.decode)
         let bad = (output.Successful ?? []).filter { entry in
             guard let md5 = entry.MD5OfMessageBody, let index = Int(entry.Id), bodies.indices.contains(index) else { return false }
             return md5.lowercased() != Self.md5Hex(bodies[index])
@@ -148,10 +140,18 @@ extension SQSClient {
 
     /// Lower-case hex MD5 of a string's UTF-8 bytes (what `MD5OfBody` is).
     public static func md5Hex(_ body: String) -> String {
-        Insecure.MD5.hash(data: Array(body.utf8)).map { byte in
-            let s = String(byte, radix: 16)
-            return s.count == 1 ? "0" + s : s
-        }.joined()
+        var body = body
+        let digest = body.withUTF8 { Insecure.MD5.hash(data: UnsafeRawBufferPointer($0)) }
+        let digits = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: 2 * Insecure.MD5.byteCount) { out in
+            var i = 0
+            for byte in digest {
+                out[i] = digits[Int(byte >> 4)]
+                out[i + 1] = digits[Int(byte & 0x0F)]
+                i += 2
+            }
+            return i
+        }
     }
 
     static func checkBatch(_ ids: [String], action: String) throws {

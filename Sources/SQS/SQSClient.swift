@@ -30,6 +30,9 @@ public final class SQSClient: Sendable {
     let ownsHTTPClient: Bool
     let logger: Logger
     let signer: SigV4Signer
+    /// The endpoint's `Host` header and path, worked out once (not on every request).
+    let hostHeader: String
+    let requestPath: String
     let counters = NIOLockedValueBox(SQSClientMetrics())
     /// Largest response body accepted (10 messages of up to 1 MiB each, with JSON escaping).
     static let maxResponseBytes = 64 * 1024 * 1024
@@ -41,6 +44,9 @@ public final class SQSClient: Sendable {
         self.retry = retry
         self.logger = logger
         self.signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region, service: "sqs")
+        self.hostHeader = SigV4Signer.hostHeader(for: configuration.endpoint)
+        let path = URLComponents(url: configuration.endpoint, resolvingAgainstBaseURL: false)?.percentEncodedPath ?? "/"
+        self.requestPath = path.isEmpty ? "/" : path
         if let httpClient {
             self.httpClient = httpClient
             self.ownsHTTPClient = false
@@ -67,9 +73,20 @@ public final class SQSClient: Sendable {
 
     // MARK: - The protocol
 
-    /// Calls `AmazonSQS.<action>` with a JSON body, retrying per `retry`, and decodes the answer.
+    /// Calls `AmazonSQS.<action>` with a JSON body, retrying per `retry`, and decodes the answer
+    /// with `JSONDecoder` (an empty answer reads as `{}`).
     func call<Output: Decodable>(_ action: String, _ input: some Encodable, timeout: Duration? = nil,
                                  as: Output.Type = Output.self) async throws -> Output {
+        try await call(action, input, timeout: timeout) { bytes in
+            var data = Data(bytes)
+            if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { data = Data("{}".utf8) }
+            return try JSONDecoder().decode(Output.self, from: data)
+        }
+    }
+
+    /// Calls `AmazonSQS.<action>` with an `Encodable` input as its JSON body; see the overload below.
+    func call<Output>(_ action: String, _ input: some Encodable, timeout: Duration? = nil,
+                      decode: (UnsafeRawBufferPointer) throws -> Output) async throws -> Output {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         let body: [UInt8]
@@ -78,6 +95,13 @@ public final class SQSClient: Sendable {
         } catch {
             throw SQSError(code: SQSError.LocalCode.invalidArgument, message: "cannot encode request: \(error)", action: action, attempts: 0)
         }
+        return try await call(action, body: body, timeout: timeout, decode: decode)
+    }
+
+    /// Calls `AmazonSQS.<action>` with `body` (JSON), retrying per `retry`; `decode` reads a 2xx
+    /// answer's body (an error it throws becomes an `invalidResponse` `SQSError`).
+    func call<Output>(_ action: String, body: [UInt8], timeout: Duration? = nil,
+                      decode: (UnsafeRawBufferPointer) throws -> Output) async throws -> Output {
         let timeout = timeout ?? configuration.requestTimeout
         var generator = SystemRandomNumberGenerator()
         var attempt = 0
@@ -91,7 +115,7 @@ public final class SQSClient: Sendable {
                     "latency_ms": "\(Self.milliseconds(ContinuousClock.now - started))",
                 ])
                 if (200..<300).contains(status) {
-                    return try Self.decode(Output.self, from: bytes, action: action, status: status, headers: headers, attempts: attempt)
+                    return try Self.decode(bytes, with: decode, action: action, status: status, headers: headers, attempts: attempt)
                 }
                 var error = ErrorResponse.parse(status: status, headers: headers, body: bytes, action: action)
                 error.attempts = attempt
@@ -131,10 +155,8 @@ public final class SQSClient: Sendable {
     /// One signed HTTP exchange.
     private func send(action: String, body: [UInt8], timeout: Duration) async throws -> (Int, HTTPHeaders, ByteBuffer) {
         let endpoint = configuration.endpoint
-        var path = URLComponents(url: endpoint, resolvingAgainstBaseURL: false)?.percentEncodedPath ?? "/"
-        if path.isEmpty { path = "/" }
-        let unsigned = SigV4Request(method: "POST", path: path, headers: [
-            ("Host", SigV4Signer.hostHeader(for: endpoint)),
+        let unsigned = SigV4Request(method: "POST", path: requestPath, headers: [
+            ("Host", hostHeader),
             ("Content-Type", "application/x-amz-json-1.0"),
             ("X-Amz-Target", "AmazonSQS.\(action)"),
             ("x-amzn-query-mode", "true"),
@@ -152,16 +174,14 @@ public final class SQSClient: Sendable {
         return (Int(response.status.code), response.headers, bytes)
     }
 
-    private static func decode<Output: Decodable>(_ type: Output.Type, from bytes: ByteBuffer, action: String,
-                                                  status: Int, headers: HTTPHeaders, attempts: Int) throws -> Output {
-        var data = Data(bytes.readableBytesView)
-        if data.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { data = Data("{}".utf8) }
+    private static func decode<Output>(_ bytes: ByteBuffer, with decode: (UnsafeRawBufferPointer) throws -> Output, action: String,
+                                       status: Int, headers: HTTPHeaders, attempts: Int) throws -> Output {
         do {
-            return try JSONDecoder().decode(Output.self, from: data)
+            return try bytes.withUnsafeReadableBytes { try decode($0) }
         } catch {
             throw SQSError(
                 code: SQSError.LocalCode.invalidResponse,
-                message: "HTTP \(status) with a body that is not the expected \(action) JSON (\(error)); \(describe(data, action: action))",
+                message: "HTTP \(status) with a body that is not the expected \(action) JSON (\(error)); \(describe(bytes, action: action))",
                 action: action, httpStatus: status, requestId: headers.first(name: "x-amzn-requestid"),
                 attempts: attempts, isRetryable: false)
         }
@@ -171,11 +191,11 @@ public final class SQSClient: Sendable {
     /// `ReceiveMessage` answer carries message bodies (PII), so it is never quoted,
     /// only measured; other answers carry ids, URLs and digests, and their start
     /// (an HTML error page from a proxy, say) is what tells an operator what went wrong.
-    static func describe(_ data: Data, action: String) -> String {
+    static func describe(_ bytes: ByteBuffer, action: String) -> String {
         if action == "ReceiveMessage" {
-            return "\(data.count) bytes, not quoted (a receive answer carries message bodies)"
+            return "\(bytes.readableBytes) bytes, not quoted (a receive answer carries message bodies)"
         }
-        return "body starts: \(String(decoding: data.prefix(200), as: UTF8.self))"
+        return "body starts: \(String(decoding: bytes.readableBytesView.prefix(200), as: UTF8.self))"
     }
 
     private static func transportError(_ error: any Error, action: String, timeout: Duration, attempts: Int) -> SQSError {
