@@ -107,20 +107,40 @@ public enum CanonicalRequest {
     /// Names are lower-cased and sorted; repeated names have their values joined by commas in
     /// order; values are trimmed, line folds removed, and runs of spaces collapsed to one.
     public static func canonicalHeaders(_ headers: [(name: String, value: String)]) -> (block: String, signedHeaders: String) {
-        var grouped: [String: [String]] = [:]
+        // Lower-cased names in their first-seen order, each with its values (a few headers:
+        // linear lookups beat hashing here).
+        var grouped: [(name: String, values: [String])] = []
         for (name, value) in headers {
-            grouped[name.lowercased(), default: []].append(canonicalHeaderValue(value))
+            let lower = name.lowercased()
+            let canonical = canonicalHeaderValue(value)
+            if let i = grouped.firstIndex(where: { $0.name == lower }) {
+                grouped[i].values.append(canonical)
+            } else {
+                grouped.append((lower, [canonical]))
+            }
         }
-        let names = grouped.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        grouped.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
         var block = ""
-        for name in names {
-            block += name + ":" + grouped[name]!.joined(separator: ",") + "\n"
+        for (name, values) in grouped {
+            block += name + ":" + values.joined(separator: ",") + "\n"
         }
-        return (block, names.joined(separator: ";"))
+        return (block, grouped.map(\.name).joined(separator: ";"))
     }
 
     /// Trims a header value and collapses every run of whitespace (including line folds) to one space.
     public static func canonicalHeaderValue(_ value: String) -> String {
+        // Most values have nothing to trim or collapse: return them as they are.
+        var previousSpace = true  // so a leading space counts as needing work
+        var clean = true
+        for byte in value.utf8 {
+            if byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") || (byte == UInt8(ascii: " ") && previousSpace) {
+                clean = false
+                break
+            }
+            previousSpace = byte == UInt8(ascii: " ")
+        }
+        if clean && !previousSpace { return value }
+        if value.isEmpty { return value }
         var out = ""
         var pendingSpace = false
         for ch in value {
@@ -186,11 +206,12 @@ public enum CanonicalRequest {
 
 /// Lower-case hex of a digest or MAC.
 func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
-    let digits = Array("0123456789abcdef".utf8)
+    let digits: StaticString = "0123456789abcdef"
     var out = [UInt8]()
+    out.reserveCapacity(bytes.underestimatedCount * 2)
     for byte in bytes {
-        out.append(digits[Int(byte >> 4)])
-        out.append(digits[Int(byte & 0x0F)])
+        out.append(digits.utf8Start[Int(byte >> 4)])
+        out.append(digits.utf8Start[Int(byte & 0x0F)])
     }
     return String(decoding: out, as: UTF8.self)
 }

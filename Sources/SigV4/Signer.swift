@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// The result of signing: every intermediate value, and the headers to send.
 public struct SigV4Signature: Sendable {
@@ -30,6 +31,8 @@ public struct SigV4Signer: Sendable {
     public var normalizePath: Bool
     public var doubleEncodePath: Bool
     public var securityTokenPlacement: SecurityTokenPlacement
+    /// The last signing key derived, for reuse while the day, secret, region and service stay the same.
+    private let keyCache = SigningKeyCache()
 
     public init(
         credentials: AWSCredentials, region: String, service: String,
@@ -75,25 +78,41 @@ public struct SigV4Signer: Sendable {
     }
 
     /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, day), region), service), "aws4_request")`.
+    /// Derived once per day (and secret, region, service), not on every request.
     func signingKey(day: String) -> SymmetricKey {
+        let scope = SigningKeyCache.Scope(day: day, secret: credentials.secretAccessKey, region: region, service: service)
+        if let key = keyCache.key(for: scope) { return key }
         var key = SymmetricKey(data: Array(("AWS4" + credentials.secretAccessKey).utf8))
         for part in [day, region, service, "aws4_request"] {
             key = SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Array(part.utf8), using: key))
         }
+        keyCache.store(key, for: scope)
         return key
     }
 
-    /// `("20150830T123600Z", "20150830")` for a date, in UTC.
+    /// `("20150830T123600Z", "20150830")` for a date, in UTC (the proleptic Gregorian
+    /// calendar, worked out from the seconds since 1970 without `Calendar`, which cost
+    /// more than the rest of the signature).
     public static func timestamps(_ date: Date) -> (amzDate: String, day: String) {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        func pad(_ v: Int?, _ width: Int) -> String {
-            let s = String(v ?? 0)
+        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = Int(seconds - days * 86_400)
+        // Howard Hinnant's civil_from_days.
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let dayOfMonth = Int(dayOfYear - (153 * mp + 2) / 5 + 1)
+        let month = Int(mp < 10 ? mp + 3 : mp - 9)
+        let year = Int(yearOfEra + era * 400 + (month <= 2 ? 1 : 0))
+        func pad(_ v: Int, _ width: Int) -> String {
+            let s = String(v)
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
-        let day = pad(c.year, 4) + pad(c.month, 2) + pad(c.day, 2)
-        return (day + "T" + pad(c.hour, 2) + pad(c.minute, 2) + pad(c.second, 2) + "Z", day)
+        let day = pad(year, 4) + pad(month, 2) + pad(dayOfMonth, 2)
+        return (day + "T" + pad(secondOfDay / 3600, 2) + pad(secondOfDay / 60 % 60, 2) + pad(secondOfDay % 60, 2) + "Z", day)
     }
 
     /// The `Host` header for a URL as the SDKs send and sign it: the host, plus `:port` unless
@@ -106,5 +125,25 @@ public struct SigV4Signer: Sendable {
             return "\(host):\(port)"
         }
         return host
+    }
+}
+
+/// The last derived signing key of a signer (and the copies of it), behind a lock.
+final class SigningKeyCache: Sendable {
+    struct Scope: Equatable {
+        var day: String
+        var secret: String
+        var region: String
+        var service: String
+    }
+
+    private let last = Mutex<(scope: Scope, key: SymmetricKey)?>(nil)
+
+    func key(for scope: Scope) -> SymmetricKey? {
+        last.withLock { $0?.scope == scope ? $0?.key : nil }
+    }
+
+    func store(_ key: SymmetricKey, for scope: Scope) {
+        last.withLock { $0 = (scope, key) }
     }
 }
