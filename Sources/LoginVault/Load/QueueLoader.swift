@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 import Logging
 import Synchronization
 
@@ -50,9 +49,11 @@ public final class QueueLoader: Sendable {
     /// those that ran while loading (`processAfter`, the follow-mode timer), then the
     /// final one.
     public func run() async throws -> [String] {
-        let inbox = AsyncChannel<[IncomingMessage]>()
-        let committed = AsyncChannel<[IncomingMessage]>()
-        let deletions = AsyncChannel<[IncomingMessage]>()
+        // Received messages wait here for their write batch (receivers pause while two
+        // batches' worth wait); committed ones wait in 10-message deletes for the deleters
+        // (the writer pauses while two batches' worth wait).
+        let inbox = BoundedQueue<IncomingMessage>(capacity: 2 * settings.batchSize)
+        let deletions = BoundedQueue<[IncomingMessage]>(capacity: 2 * max(1, settings.batchSize / 10))
         // Processing while loading runs on a connection of its own, so staging never waits for it.
         let timer = settings.mode == .follow ? settings.processEvery : nil
         let background = settings.process && (settings.processAfter != nil || timer != nil)
@@ -87,8 +88,8 @@ public final class QueueLoader: Sendable {
                     if isStopping { receivers.cancel() }
                     pipeline.addTask { await receivers.value }
                     pipeline.addTask {
-                        await self.writeLoop(from: inbox, to: committed, background: background)
-                        committed.finish()
+                        await self.writeLoop(from: inbox, to: deletions, background: background)
+                        deletions.finish()
                         // Everything received is staged (or released) now: the final processing
                         // overlaps the last deletes and a background run that may still be going
                         // (SKIP LOCKED: each takes other rows). Not after a fatal error.
@@ -100,10 +101,6 @@ public final class QueueLoader: Sendable {
                         } catch {
                             self.finalRun.withLock { $0 = .failure(error) }
                         }
-                    }
-                    pipeline.addTask {
-                        defer { deletions.finish() }
-                        await self.forwardDeletions(from: committed, to: deletions)
                     }
                     for _ in 0..<settings.deleters {
                         pipeline.addTask { await self.deleteLoop(deletions) }
@@ -142,7 +139,7 @@ public final class QueueLoader: Sendable {
         remaining.withLock { left in if let available = left { left = available + unused } }
     }
 
-    private func receiveLoop(_ index: Int, into inbox: AsyncChannel<[IncomingMessage]>) async {
+    private func receiveLoop(_ index: Int, into inbox: BoundedQueue<IncomingMessage>) async {
         var failingSince: ContinuousClock.Instant?
         var backoff = Duration.milliseconds(250)
         while !isStopping, !Task.isCancelled {
@@ -177,30 +174,28 @@ public final class QueueLoader: Sendable {
             let handles = messages.compactMap(\.receiptHandle)
             inFlight.add(handles, visibleAgainAt: .now + .seconds(settings.visibilityTimeout))
             statistics.update { $0.received += messages.count }
-            // Hand over even if shutdown began meanwhile: the writer stages or releases them.
-            await Task { await inbox.send(messages) }.value
+            // Handed over even if shutdown began meanwhile (send ignores cancellation):
+            // the writer stages or releases them.
+            await inbox.send(contentsOf: messages)
         }
     }
 
     // MARK: - Writing
 
-    /// Stages batches one after another on the one database connection. The
-    /// channels between the stages are rendezvous points, so each hand-over has a
-    /// small bounded buffer: up to one batch's worth of receives waits here while
-    /// the previous batch is staged, and committed batches wait for the deleters
-    /// in `forwardDeletions`, instead of holding up receivers and writer in turn
-    /// (measured: with 20 ms to the queue, receivers spent half their time blocked).
-    private func writeLoop(from inbox: AsyncChannel<[IncomingMessage]>,
-                           to committed: AsyncChannel<[IncomingMessage]>,
+    /// Stages batches one after another on the one database connection, and
+    /// hands each committed batch to the deleters in 10-message deletes. Both
+    /// hand-overs buffer (see `run`), so receivers, writer and deleters rarely
+    /// wait for each other (measured: with rendezvous hand-overs and 20 ms to
+    /// the queue, receivers spent half their time blocked).
+    private func writeLoop(from inbox: BoundedQueue<IncomingMessage>,
+                           to deletions: BoundedQueue<[IncomingMessage]>,
                            background: BackgroundProcessing?) async {
-        let receivesPerBatch = max(1, settings.batchSize / 10)
         var givenUp = false
         var failingSince: ContinuousClock.Instant?
         var backoff = Duration.milliseconds(200)
-        for await group in inbox.buffer(policy: .bounded(receivesPerBatch))
-            .chunks(ofCount: receivesPerBatch, or: .repeating(every: settings.batchWindow)) {
-            let batch = group.flatMap { $0 }
-            guard !batch.isEmpty else { continue }
+        while true {
+            let batch = await inbox.nextBatch(maxCount: settings.batchSize, window: settings.batchWindow)
+            guard !batch.isEmpty else { break }  // finished
             if givenUp {
                 // Gave up on the database: everything still arriving goes back to the queue.
                 await release(batch)
@@ -230,18 +225,9 @@ public final class QueueLoader: Sendable {
                 }
                 continue
             }
-            await committed.send(batch)
-        }
-    }
-
-    /// Splits committed batches into 10-message deletes for the deleters; up to
-    /// two committed batches wait here so the writer goes on staging meanwhile.
-    private func forwardDeletions(from committed: AsyncChannel<[IncomingMessage]>,
-                                  to deletions: AsyncChannel<[IncomingMessage]>) async {
-        for await batch in committed.buffer(policy: .bounded(2)) {
-            for start in stride(from: 0, to: batch.count, by: 10) {
-                await deletions.send(Array(batch[start..<min(start + 10, batch.count)]))
-            }
+            await deletions.send(contentsOf: stride(from: 0, to: batch.count, by: 10).map {
+                Array(batch[$0..<min($0 + 10, batch.count)])
+            })
         }
     }
 
@@ -278,8 +264,8 @@ public final class QueueLoader: Sendable {
 
     // MARK: - Deleting
 
-    private func deleteLoop(_ deletions: AsyncChannel<[IncomingMessage]>) async {
-        for await chunk in deletions {
+    private func deleteLoop(_ deletions: BoundedQueue<[IncomingMessage]>) async {
+        while let chunk = await deletions.next() {
             var handles = chunk.compactMap(\.receiptHandle)
             var attempt = 0
             while !handles.isEmpty {
