@@ -4,6 +4,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import SigV4
 
 /// Counters of an `SQSClient`, for "SQS requests per message" and friends.
@@ -28,6 +29,11 @@ public final class SQSClient: Sendable {
     public let retry: RetryPolicy
     let httpClient: HTTPClient
     let ownsHTTPClient: Bool
+    /// The one-thread event loop group of a client this client created (nil for a shared one).
+    let ownedEventLoopGroup: MultiThreadedEventLoopGroup?
+    /// Where to run code that calls this client so it does not hop threads per request:
+    /// the event loop of its connections (nil when `httpClient` was passed in).
+    public let taskExecutor: EventLoopTaskExecutor?
     let logger: Logger
     let signer: SigV4Signer
     /// The endpoint's `Host` header and path, worked out once (not on every request).
@@ -37,7 +43,8 @@ public final class SQSClient: Sendable {
     /// Largest response body accepted (10 messages of up to 1 MiB each, with JSON escaping).
     static let maxResponseBytes = 64 * 1024 * 1024
 
-    /// - Parameter httpClient: a client to share; `nil` creates one, shut down by `shutdown()`.
+    /// - Parameter httpClient: a client to share; `nil` creates one on an event loop of its own
+    ///   (see `taskExecutor`), shut down by `shutdown()`.
     public init(configuration: SQSConfiguration, retry: RetryPolicy = .default, httpClient: HTTPClient? = nil,
                 logger: Logger = Logger(label: "loginvault.sqs")) {
         self.configuration = configuration
@@ -50,19 +57,27 @@ public final class SQSClient: Sendable {
         if let httpClient {
             self.httpClient = httpClient
             self.ownsHTTPClient = false
+            self.ownedEventLoopGroup = nil
+            self.taskExecutor = nil
         } else {
             var config = HTTPClient.Configuration()
             config.timeout.connect = .nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000
                 + configuration.connectTimeout.components.attoseconds / 1_000_000_000)
             config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
-            self.httpClient = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: config)
+            // One loop for all connections: one thread handles a drain's requests with room to
+            // spare, and callers can run on it (taskExecutor).
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            self.httpClient = HTTPClient(eventLoopGroup: group, configuration: config)
             self.ownsHTTPClient = true
+            self.ownedEventLoopGroup = group
+            self.taskExecutor = EventLoopTaskExecutor(eventLoop: group.next())
         }
     }
 
     /// Shuts down the HTTP client if this client created it. Call once, before dropping the client.
     public func shutdown() async throws {
         if ownsHTTPClient { try await httpClient.shutdown() }
+        try await ownedEventLoopGroup?.shutdownGracefully()
     }
 
     /// HTTP requests sent so far (retries included).

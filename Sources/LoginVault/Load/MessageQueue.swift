@@ -10,6 +10,13 @@ public protocol MessageQueue: Sendable {
     func changeVisibility(receiptHandles: [String], timeout: Int) async throws
     /// Requests sent so far, retries included (for "requests per message").
     var requestCount: Int { get }
+    /// Where the loops that call this queue should run to avoid a thread hop per
+    /// request (the SQS client's event loop); nil: anywhere.
+    var taskExecutor: (any TaskExecutor)? { get }
+}
+
+extension MessageQueue {
+    public var taskExecutor: (any TaskExecutor)? { nil }
 }
 
 /// A message that could not be deleted, and whether trying again may help.

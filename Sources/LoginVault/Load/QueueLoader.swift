@@ -79,7 +79,9 @@ public final class QueueLoader: Sendable {
                     let receivers = Task {
                         await withTaskGroup(of: Void.self) { group in
                             for index in 0..<self.settings.receivers {
-                                group.addTask { await self.receiveLoop(index, into: inbox) }
+                                group.addTask(executorPreference: self.queue.taskExecutor) {
+                                    await self.receiveLoop(index, into: inbox)
+                                }
                             }
                         }
                         inbox.finish()
@@ -103,7 +105,7 @@ public final class QueueLoader: Sendable {
                         }
                     }
                     for _ in 0..<settings.deleters {
-                        pipeline.addTask { await self.deleteLoop(deletions) }
+                        pipeline.addTask(executorPreference: queue.taskExecutor) { await self.deleteLoop(deletions) }
                     }
                     try await pipeline.waitForAll()
                 }

@@ -17,6 +17,8 @@ public struct SQSQueue: MessageQueue {
 
     public var requestCount: Int { client.requestCount }
 
+    public var taskExecutor: (any TaskExecutor)? { client.taskExecutor }
+
     /// The only message attributes `load` keeps (`sent_at`, `receive_count`); asking for
     /// these instead of `All` keeps the other seven out of every response.
     public static let attributeNames = ["SentTimestamp", "ApproximateReceiveCount"]
