@@ -2,8 +2,9 @@ extension BatchOutput {
     /// The answer of the batch actions (`{"Successful": [...], "Failed": [...]}`), read
     /// straight from the response bytes like `ReceiveAnswerDecoder` reads receive answers:
     /// one delete answer per ten messages of a drain went through `JSONDecoder` before
-    /// (about 5% of the loader's CPU). Accepts and refuses what `JSONDecoder` does for
-    /// `BatchOutput`; an empty or whitespace-only answer has no entries.
+    /// (about 5% of the loader's CPU). Reads what `JSONDecoder` reads for `BatchOutput`
+    /// (see `ReceiveAnswerDecoder` on malformed bytes in skipped values); an empty or
+    /// whitespace-only answer has no entries.
     static func decode(_ bytes: UnsafeRawBufferPointer) throws -> BatchOutput {
         var reader = JSONReader(bytes: bytes)
         reader.skipWhitespace()

@@ -1,6 +1,7 @@
 /// A cursor over JSON bytes (RFC 8259) for the hand-written answer decoders: reads
-/// objects, arrays and strings, skips any other value, and refuses what
-/// `JSONDecoder` refuses. A `Failure` names the offset, never the bytes.
+/// objects, arrays, strings and booleans, and skips any other value (without
+/// judging its inside, as `JSONDecoder` does not). A `Failure` names the
+/// offset, never the bytes.
 struct JSONReader {
     let bytes: UnsafeRawBufferPointer
     var offset = 0

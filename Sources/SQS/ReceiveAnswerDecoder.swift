@@ -3,13 +3,16 @@
 /// Receive answers are the one response with volume (up to ten bodies each, on
 /// every request of a drain); `JSONDecoder` spent about 8 µs per message on
 /// them, measured as 13% of the loader's CPU. This reads the few fields the
-/// client uses in one pass, with no intermediate objects, and accepts exactly
-/// the JSON `JSONDecoder` accepts for the same shape: any key order, unknown
-/// keys (of any JSON type) skipped, `Messages` absent or null, every JSON
-/// string escape including surrogate pairs. Anything else (truncated input,
-/// invalid UTF-8, a lone surrogate escape, a missing required field, a wrong
-/// type) throws `JSONReader.Failure`, whose description names the offset and
-/// the problem but never quotes the input (it carries message bodies).
+/// client uses in one pass, with no intermediate objects, and reads what
+/// `JSONDecoder` reads for the same shape: any key order, unknown keys (of any
+/// JSON type) skipped, `Messages` absent or null, every JSON string escape
+/// including surrogate pairs. Truncated input, invalid UTF-8 or a lone
+/// surrogate in a field it reads, a missing required field or a wrong type
+/// throws `JSONReader.Failure`, whose description names the offset and the
+/// problem but never quotes the input (it carries message bodies). Like
+/// `JSONDecoder`, it does not judge the inside of values it skips; on such
+/// malformed bytes the two may disagree on refusing (a refused answer is
+/// retried, so neither way loses a message).
 enum ReceiveAnswerDecoder {
     /// One message of the answer, as on the wire.
     struct WireMessage: Equatable {
