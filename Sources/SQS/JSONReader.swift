@@ -44,13 +44,20 @@ struct JSONReader {
 
     /// `{ "key": value, ... }`, calling `member` with the reader at each value.
     mutating func object(_ member: (inout JSONReader, String) throws -> Void) throws {
+        try members(readingKeys: true) { reader, key in try member(&reader, key ?? "") }
+    }
+
+    /// The members of an object; keys are read (unescaped) only if `readingKeys`,
+    /// otherwise skipped unjudged and passed as nil.
+    private mutating func members(readingKeys: Bool, _ member: (inout JSONReader, String?) throws -> Void) throws {
         try expect(UInt8(ascii: "{"), "an object")
         try enter()
         defer { depth -= 1 }
         if try peek() == UInt8(ascii: "}") { offset += 1; return }
         while true {
             guard try peek() == UInt8(ascii: "\"") else { throw failure("expected a key") }
-            let key = try string(isKey: true)
+            var key: String?
+            if readingKeys { key = try string(isKey: true) } else { try skipString() }
             try expect(UInt8(ascii: ":"), "':'")
             try member(&self, key)
             switch try peek() {
@@ -213,21 +220,7 @@ struct JSONReader {
 
     /// Skips an object nobody reads: its keys are not judged either (as `skipString`).
     private mutating func skipObject() throws {
-        try expect(UInt8(ascii: "{"), "an object")
-        try enter()
-        defer { depth -= 1 }
-        if try peek() == UInt8(ascii: "}") { offset += 1; return }
-        while true {
-            guard try peek() == UInt8(ascii: "\"") else { throw failure("expected a key") }
-            try skipString()
-            try expect(UInt8(ascii: ":"), "':'")
-            try skipValue()
-            switch try peek() {
-            case UInt8(ascii: ","): offset += 1
-            case UInt8(ascii: "}"): offset += 1; return
-            default: throw failure("expected ',' or '}'")
-            }
-        }
+        try members(readingKeys: false) { reader, _ in try reader.skipValue() }
     }
 
     /// Skips a string whose value is not used: finds its end only. Like `JSONDecoder`, this
