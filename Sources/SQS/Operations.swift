@@ -1,4 +1,5 @@
 import Crypto
+import SigV4
 import Foundation
 
 // The SQS actions loginvault uses, over `SQSClient.call`. Wire shapes are private; the public
@@ -141,17 +142,7 @@ extension SQSClient {
     /// Lower-case hex MD5 of a string's UTF-8 bytes (what `MD5OfBody` is).
     public static func md5Hex(_ body: String) -> String {
         var body = body
-        let digest = body.withUTF8 { Insecure.MD5.hash(data: UnsafeRawBufferPointer($0)) }
-        let digits = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: 2 * Insecure.MD5.byteCount) { out in
-            var i = 0
-            for byte in digest {
-                out[i] = digits[Int(byte >> 4)]
-                out[i + 1] = digits[Int(byte & 0x0F)]
-                i += 2
-            }
-            return i
-        }
+        return body.withUTF8 { lowercaseHex(Insecure.MD5.hash(data: UnsafeRawBufferPointer($0))) }
     }
 
     static func checkBatch(_ ids: [String], action: String) throws {

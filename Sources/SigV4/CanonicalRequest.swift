@@ -49,7 +49,7 @@ public enum CanonicalRequest {
 
     /// Hex SHA-256 of the body.
     public static func payloadHash(_ body: [UInt8]) -> String {
-        hex(SHA256.hash(data: body))
+        lowercaseHex(SHA256.hash(data: body))
     }
 
     /// The canonical URI: optionally normalised, each segment percent-encoded.
@@ -204,8 +204,8 @@ public enum CanonicalRequest {
     }
 }
 
-/// Lower-case hex of a digest or MAC.
-func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
+/// Lower-case hex of a digest or MAC (also what SQS's `MD5OfBody` is written in).
+public func lowercaseHex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
     let digits: StaticString = "0123456789abcdef"
     var out = [UInt8]()
     out.reserveCapacity(bytes.underestimatedCount * 2)

@@ -66,9 +66,9 @@ public struct SigV4Signer: Sendable {
         let scope = "\(day)/\(region)/\(service)/aws4_request"
         let stringToSign = [
             "AWS4-HMAC-SHA256", amzDate, scope,
-            hex(SHA256.hash(data: Array(canonical.utf8))),
+            lowercaseHex(SHA256.hash(data: Array(canonical.utf8))),
         ].joined(separator: "\n")
-        let signature = hex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey(day: day)))
+        let signature = lowercaseHex(HMAC<SHA256>.authenticationCode(for: Array(stringToSign.utf8), using: signingKey(day: day)))
         let authorization = "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyId)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"
         return SigV4Signature(
             canonicalRequest: canonical, stringToSign: stringToSign, signedHeaders: signedHeaders,
