@@ -74,10 +74,16 @@ public final class SQSClient: Sendable {
         }
     }
 
-    /// Shuts down the HTTP client if this client created it. Call once, before dropping the client.
+    /// Shuts down the HTTP client and its event loop if this client created them. Call once, before
+    /// dropping the client, and not from a task running on `taskExecutor`.
     public func shutdown() async throws {
-        if ownsHTTPClient { try await httpClient.shutdown() }
+        // The loop goes even if the HTTP client's shutdown fails, so no thread is left behind.
+        var failure: (any Error)?
+        if ownsHTTPClient {
+            do { try await httpClient.shutdown() } catch { failure = error }
+        }
         try await ownedEventLoopGroup?.shutdownGracefully()
+        if let failure { throw failure }
     }
 
     /// HTTP requests sent so far (retries included).
