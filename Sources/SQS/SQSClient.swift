@@ -28,8 +28,8 @@ public final class SQSClient: Sendable {
     public let configuration: SQSConfiguration
     public let retry: RetryPolicy
     let httpClient: HTTPClient
-    let ownsHTTPClient: Bool
-    /// The one-thread event loop group of a client this client created (nil for a shared one).
+    /// The one-thread event loop group of an HTTP client this client created; nil when the
+    /// HTTP client was passed in (then it is the caller's to shut down).
     let ownedEventLoopGroup: MultiThreadedEventLoopGroup?
     /// Where to run code that calls this client so it does not hop threads per request:
     /// the event loop of its connections (nil when `httpClient` was passed in).
@@ -56,7 +56,6 @@ public final class SQSClient: Sendable {
         self.requestPath = path.isEmpty ? "/" : path
         if let httpClient {
             self.httpClient = httpClient
-            self.ownsHTTPClient = false
             self.ownedEventLoopGroup = nil
             self.taskExecutor = nil
         } else {
@@ -68,7 +67,6 @@ public final class SQSClient: Sendable {
             // spare, and callers can run on it (taskExecutor).
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             self.httpClient = HTTPClient(eventLoopGroup: group, configuration: config)
-            self.ownsHTTPClient = true
             self.ownedEventLoopGroup = group
             self.taskExecutor = EventLoopTaskExecutor(eventLoop: group.next())
         }
@@ -79,7 +77,7 @@ public final class SQSClient: Sendable {
     public func shutdown() async throws {
         // The loop goes even if the HTTP client's shutdown fails, so no thread is left behind.
         var failure: (any Error)?
-        if ownsHTTPClient {
+        if ownedEventLoopGroup != nil {
             do { try await httpClient.shutdown() } catch { failure = error }
         }
         try await ownedEventLoopGroup?.shutdownGracefully()
