@@ -5,7 +5,9 @@
 -- Two references: 2b ("strict", the one the target is judged against)
 -- writes every output value the procedure writes into one unindexed logged
 -- table; 2 (the old one, kept for continuity) writes only the two masks and
--- the ciphertext.
+-- the ciphertext. And 2c, the floor: the strict reference plus only what
+-- the issue's contract requires (claim and delete, two keyed tables), the
+-- best any procedure keeping the contract could do.
 -- Both build the encrypted plaintext the way the procedure does since 0018
 -- (loginvault.originals_plaintext, the same bytes as the jsonb text it
 -- replaced, cheaper): a reference that kept the slower builder would credit

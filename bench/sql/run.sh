@@ -3,6 +3,8 @@
 # bench/sql/bench.sql (N=100000 by default), printing rows/s and the ratio
 # of the procedure to a bare crypto INSERT ... SELECT measured in the same run.
 # Asserts nothing about timings. BENCH_N and BENCH_BATCH_SIZE override.
+# BENCH_FLOOR_PARTS=1 also prints what each part of the floor costs
+# (bench/sql/floor_parts.py; BENCH_ROUNDS rounds, 5 by default; ~3 min more).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir="$(pwd)/.build/local/bench-sql-$$"
@@ -19,3 +21,6 @@ for f in sql/migrations/*.sql; do
 done
 echo "PostgreSQL $(psql -XAtc 'SHOW server_version'), $(nproc) cores, fsync=$(psql -XAtc 'SHOW fsync'), N=${BENCH_N:-100000}"
 psql -X -q -v ON_ERROR_STOP=1 -v n="${BENCH_N:-100000}" -v batch_size="${BENCH_BATCH_SIZE:-10000}" -f bench/sql/bench.sql
+if [ "${BENCH_FLOOR_PARTS:-0}" = 1 ]; then
+  python3 bench/sql/floor_parts.py
+fi
