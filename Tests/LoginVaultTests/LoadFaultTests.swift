@@ -10,11 +10,15 @@ import Testing
 @Suite("loginvault load under faults", .enabled(if: Integration.postgres && Integration.sqs), .serialized)
 struct LoadFaultTests {
     /// Makes every staging statement take a while, so a run can be interrupted mid-way.
-    static let slowStaging = """
+    static let slowStaging = slowStaging(seconds: 0.25)
+
+    static func slowStaging(seconds: Double) -> String {
+        """
         CREATE FUNCTION pg_temp_slow() RETURNS trigger LANGUAGE plpgsql AS
-          $$ BEGIN PERFORM pg_sleep(0.25); RETURN NULL; END $$;
+          $$ BEGIN PERFORM pg_sleep(\(seconds)); RETURN NULL; END $$;
         CREATE TRIGGER slow_staging AFTER INSERT ON raw_logins FOR EACH STATEMENT EXECUTE FUNCTION pg_temp_slow();
         """
+    }
 
     static func waitUntil(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
@@ -56,13 +60,17 @@ struct LoadFaultTests {
         #expect(first.status == 4, "\(first.stderr)")
         #expect(first.stderr.contains("database"))
         let summary = try JSONSerialization.jsonObject(with: Data(first.stdout.utf8)) as? [String: Any]
-        let deleted = try #require((summary?["statistics"] as? [String: Any])?["deleted"] as? Int)
+        let statistics = try #require(summary?["statistics"] as? [String: Any])
+        let deleted = try #require(statistics["deleted"] as? Int)
+        // SQS delivers at least once: a redelivered message is skipped as a duplicate, and its receipt deleted too.
+        let duplicates = try #require(statistics["duplicates"] as? Int)
 
         try cluster.start()
         let check = try PostgresConnection(database)
         let staged = try check.query("SELECT count(*) FROM raw_logins").first![0].int!
         #expect(staged < 100, "the stop came too late to test anything")
-        #expect(deleted <= staged, "deleted \(deleted) messages but only \(staged) were committed")
+        #expect(deleted <= staged + duplicates,
+                "deleted \(deleted) messages but only \(staged) were committed (and \(duplicates) redeliveries skipped)")
         #expect(staged + (try await fixture.messagesLeft()) >= 100, "messages were lost")
 
         let rerun = try LoginVaultExecutable.run(["load", "--queue", fixture.queueName, "--database", database,
@@ -91,8 +99,12 @@ struct LoadFaultTests {
             let statistics = try #require(summary?["statistics"] as? [String: Any])
             let staged = try watcher.query("SELECT count(*) FROM raw_logins").first![0].int!
             #expect(staged < 100, "SIGTERM came too late to test anything")
-            // Every batch that was received was either committed and deleted, or released.
-            #expect(statistics["deleted"] as? Int == staged)
+            // Every batch that was received was either committed and deleted, or released. SQS delivers at
+            // least once: a redelivered message (e.g. its visibility lapsed while staging was slow) is skipped
+            // as a duplicate, and its receipt deleted too.
+            let duplicates = try #require(statistics["duplicates"] as? Int)
+            #expect(statistics["staged"] as? Int == staged)
+            #expect(statistics["deleted"] as? Int == staged + duplicates)
             let left = try await fixture.messagesLeft()
             #expect(staged + left == 100)
 
@@ -101,6 +113,38 @@ struct LoadFaultTests {
             let rerun = try fixture.load(["--wait-time-seconds", "1"])
             #expect(rerun.status == 0, "\(rerun.stderr)")
             #expect(try watcher.query("SELECT count(*) FROM user_logins").first![0].int == 100)
+            #expect(try await fixture.messagesLeft() == 0)
+        }
+    }
+
+    /// SQS starts a message's visibility timeout when it hands the message out, which on a slow
+    /// network is well before the answer arrives. The heartbeat must count from when the receive
+    /// was sent: counting from the answer, it extends a message held up by slow staging too late,
+    /// after SQS made it visible again, and a receiver's long poll takes it a second time.
+    @Test func slowAnswersDoNotMakeTheVisibilityHeartbeatLate() async throws {
+        try await LoadFixture.with("slowanswers") { fixture in
+            // Answers to ReceiveMessage arrive 3 s after SQS handed the messages out; they are invisible
+            // for 5 s; staging takes 8 s. Every message must be extended within 2 s of its arrival, while
+            // both receivers sit in long polls that would take any message that became visible again.
+            try fixture.database.connect().runScript(Self.slowStaging(seconds: 8))
+            try await fixture.send(try Self.bodies(15))
+            let plan = FaultInjectingProxy.FaultPlan(seed: 1, rate: 0,
+                                                     answerDelay: { $0 == "ReceiveMessage" ? .seconds(3) : nil })
+            try await FaultInjectingProxy.with(upstream: URL(string: fixture.endpoint)!, plan: plan) { proxy, endpoint in
+                let outcome = try fixture.load([
+                    "--no-process", "--json", "--batch-size", "10", "--receivers", "2", "--wait-time-seconds", "10",
+                    "--visibility-timeout", "5", "--endpoint-url", endpoint.absoluteString,
+                ])
+                #expect(outcome.status == 0, "\(outcome.stderr)")
+                #expect(proxy.perAction["ReceiveMessage"]?.requests ?? 0 >= 3, "the receives went through the proxy")
+                let summary = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]
+                let statistics = try #require(summary?["statistics"] as? [String: Any])
+                #expect(statistics["staged"] as? Int == 15)
+                #expect((statistics["extended"] as? Int ?? 0) >= 15, "every message needed its visibility extended")
+                #expect(statistics["duplicates"] as? Int == 0, "messages were extended too late and delivered twice")
+                #expect(statistics["received"] as? Int == 15)
+            }
+            #expect(try fixture.count("SELECT count(*) FROM raw_logins") == 15)
             #expect(try await fixture.messagesLeft() == 0)
         }
     }

@@ -65,10 +65,14 @@ public final class FaultInjectingProxy: Sendable {
         public var spareFirst: Int
         /// At most this many faults in all; nil: no limit.
         public var limit: Int?
+        /// Latency: how long every answer to an action that gets no fault waits, after upstream
+        /// acted, before it is sent on (nil: none). Models a slow network or a far-away endpoint.
+        public var answerDelay: @Sendable (_ action: String) -> Duration?
 
         public init(seed: UInt64, rate: Double, faults: [Fault] = Fault.allCases, actions: Set<String>? = nil,
                     maxDelayed: Int = 2, delayedActions: Set<String>? = nil, spareFirst: Int = 0, limit: Int? = nil,
-                    holdBack: @escaping @Sendable (_ action: String) -> Duration = { _ in .seconds(31) }) {
+                    holdBack: @escaping @Sendable (_ action: String) -> Duration = { _ in .seconds(31) },
+                    answerDelay: @escaping @Sendable (_ action: String) -> Duration? = { _ in nil }) {
             self.seed = seed
             self.rate = rate
             self.faults = faults
@@ -78,6 +82,7 @@ public final class FaultInjectingProxy: Sendable {
             self.holdBack = holdBack
             self.spareFirst = spareFirst
             self.limit = limit
+            self.answerDelay = answerDelay
         }
     }
 
@@ -108,6 +113,7 @@ public final class FaultInjectingProxy: Sendable {
             switch state.withLockedValue({ Self.decide(exchange.action, plan: plan, state: &$0) }) {
             case .forward:
                 let (status, headers, data) = try await exchange.forward()
+                if let delay = plan.answerDelay(exchange.action) { try await Task.sleep(for: delay) }
                 try await exchange.respond(status: status, headers: headers, body: data)
                 return true
             case .inject(let fault):

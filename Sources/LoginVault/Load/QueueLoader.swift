@@ -148,6 +148,10 @@ public final class QueueLoader: Sendable {
             let wanted = reserve(10)
             guard wanted > 0 else { return }
             let messages: [IncomingMessage]
+            // SQS starts a message's visibility timeout when it hands the message out, which is after this
+            // request left and before its answer arrived here: counting from now never overestimates how
+            // long the message stays invisible, however slow the answer or this process is.
+            let requestedAt = ContinuousClock.now
             do {
                 messages = try await queue.receive(maxMessages: wanted, waitTimeSeconds: settings.waitTimeSeconds,
                                                    visibilityTimeout: settings.visibilityTimeout)
@@ -174,7 +178,7 @@ public final class QueueLoader: Sendable {
                 continue
             }
             let handles = messages.compactMap(\.receiptHandle)
-            inFlight.add(handles, visibleAgainAt: .now + .seconds(settings.visibilityTimeout))
+            inFlight.add(handles, visibleAgainAt: requestedAt + .seconds(settings.visibilityTimeout))
             statistics.update { $0.received += messages.count }
             // Handed over even if shutdown began meanwhile (send ignores cancellation):
             // the writer stages or releases them.
