@@ -6,8 +6,9 @@ import NIOHTTP1
 /// faults into a random share of the requests, chosen by a seeded `FaultPlan`: error answers
 /// (500, 503, throttling, 429), connection resets (before the request reaches upstream, or
 /// after upstream acted on it), answers held back past the client's timeout (after upstream
-/// acted), and truncated bodies. It counts what it injected, per kind. The plan only decides;
-/// the listening and forwarding are `LoopbackHTTPProxy`'s.
+/// acted), and truncated bodies; and, if asked, latency on every answer. It counts what it
+/// injected, per kind. The plan only decides; the listening and forwarding are
+/// `LoopbackHTTPProxy`'s.
 ///
 /// Point a `loginvault load --endpoint-url` (or an `SQSClient`) at `start()`'s URL; call
 /// `stop()` when done (it closes every connection and ends the held-back answers at once).
