@@ -125,14 +125,16 @@ struct LoadFaultTests {
         try await LoadFixture.with("slowanswers") { fixture in
             // Answers to ReceiveMessage arrive 3 s after SQS handed the messages out; they are invisible
             // for 5 s; staging takes 8 s. Every message must be extended within 2 s of its arrival, while
-            // both receivers sit in long polls that would take any message that became visible again.
+            // the receiver sits in a long poll that would take any message that became visible again.
+            // One receiver: moto may hand one message to two concurrent receives (getmoto/moto#519),
+            // a duplicate this test must not count.
             try fixture.database.connect().runScript(Self.slowStaging(seconds: 8))
             try await fixture.send(try Self.bodies(15))
             let plan = FaultInjectingProxy.FaultPlan(seed: 1, rate: 0,
                                                      answerDelay: { $0 == "ReceiveMessage" ? .seconds(3) : nil })
             try await FaultInjectingProxy.with(upstream: URL(string: fixture.endpoint)!, plan: plan) { proxy, endpoint in
                 let outcome = try fixture.load([
-                    "--no-process", "--json", "--batch-size", "10", "--receivers", "2", "--wait-time-seconds", "10",
+                    "--no-process", "--json", "--batch-size", "10", "--receivers", "1", "--wait-time-seconds", "10",
                     "--visibility-timeout", "5", "--endpoint-url", endpoint.absoluteString,
                 ])
                 #expect(outcome.status == 0, "\(outcome.stderr)")
