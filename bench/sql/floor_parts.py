@@ -48,18 +48,25 @@ COLUMNS = """body->>'user_id' AS user_id, body->>'device_type' AS device_type, b
 
 
 def setup(keys):
+    """Fresh tables for one step. logins and originals are copies of the real tables
+    (columns, types, defaults, identity) without their indexes; the keys the step
+    asks for are added back as the real tables declare them."""
+    keys = keys.split()
+    add_keys = "".join([
+        "ALTER TABLE logins ADD PRIMARY KEY (login_id);\n" if "pk" in keys else "",
+        "ALTER TABLE logins ADD UNIQUE (message_id);\n" if "uq" in keys else "",
+        "ALTER TABLE originals ADD PRIMARY KEY (login_id);\n" if "opk" in keys else "",
+    ])
     return f"""
 DROP TABLE IF EXISTS staged, logins, originals, one_table;
 CREATE TABLE staged (LIKE public.raw_logins INCLUDING ALL);
 INSERT INTO staged SELECT * FROM source;
+-- The strict reference's table, as in bench.sql (step 2b).
 CREATE TABLE one_table (user_id varchar(128), device_type varchar(32), masked_ip varchar(256), masked_device_id varchar(256),
   locale varchar(32), app_version varchar(32), create_date date, message_id text, key_id integer, originals bytea);
-CREATE TABLE logins (user_id varchar(128) NOT NULL, device_type varchar(32), masked_ip varchar(256), masked_device_id varchar(256),
-  locale varchar(32), app_version varchar(32), create_date date NOT NULL,
-  login_id bigint GENERATED ALWAYS AS IDENTITY (CACHE 100) {'PRIMARY KEY' if 'pk' in keys.split() else ''},
-  message_id text NOT NULL {'UNIQUE' if 'uq' in keys.split() else ''}, processed_at timestamptz NOT NULL DEFAULT now());
-CREATE TABLE originals (login_id bigint {'PRIMARY KEY' if 'opk' in keys.split() else ''}, key_id integer NOT NULL, originals bytea NOT NULL);
-VACUUM ANALYZE staged;
+CREATE TABLE logins (LIKE public.user_logins INCLUDING DEFAULTS INCLUDING IDENTITY);
+CREATE TABLE originals (LIKE loginvault.user_login_originals INCLUDING DEFAULTS);
+{add_keys}VACUUM ANALYZE staged;
 CHECKPOINT;
 """
 
