@@ -184,8 +184,8 @@ struct LoadCommandTests {
     @Test func fromStandardInputAsJSONLines() async throws {
         try await ScratchDatabase.with("stdin") { db in
             let connection = try db.connect()
-            let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
-            try Migrator(connection: connection, migrations: migrations).migrate()
+            let migrations = Integration.repositoryRoot.appendingPathComponent("sql/migrations")
+            try Migrator(connection: connection, migrationsDirectory: migrations).migrate()
             let lines = try LoadFixture.sampleBodies.prefix(5).joined(separator: "\n") + "\nnot json\n"
             let outcome = try LoginVaultExecutable.run(
                 ["load", "--from-file", "-", "--database", db.connectionString, "--json"], stdin: Data(lines.utf8))

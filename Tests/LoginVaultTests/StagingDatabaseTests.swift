@@ -12,8 +12,8 @@ struct StagingDatabaseTests {
     static func migrated(_ label: String, _ body: (ScratchDatabase) async throws -> Void) async throws {
         try await ScratchDatabase.with(label) { database in
             let connection = try database.connect()
-            let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
-            try Migrator(connection: connection, migrations: migrations).migrate()
+            let migrations = Integration.repositoryRoot.appendingPathComponent("sql/migrations")
+            try Migrator(connection: connection, migrationsDirectory: migrations).migrate()
             connection.close()
             try await body(database)
         }
