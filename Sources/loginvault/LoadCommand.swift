@@ -152,12 +152,12 @@ struct LoadCommand: AsyncParsableCommand {
         var client: SQSClient?
         do {
             try await staging.connect()
-            let notices: [String]
+            let runs: [ProcessingRun]
             var requests: Int?
             if let fromFile {
                 let loader = FileLoader(reader: MessageFileReader(path: fromFile, format: format), database: staging,
                                         settings: settings, statistics: statistics, logger: logger)
-                notices = try await reporter.while { try await loader.run() }
+                runs = try await reporter.while { try await loader.run() }
             } else {
                 let configuration = try SQSConfiguration.resolve(endpointOverride: endpointURL, regionOverride: region,
                                                                  profile: profile)
@@ -174,21 +174,21 @@ struct LoadCommand: AsyncParsableCommand {
                     }
                 }
                 defer { signals.cancel() }
-                notices = try await reporter.while { try await loader.run() }
+                runs = try await reporter.while { try await loader.run() }
                 requests = sqs.requestCount
             }
             try? await client?.shutdown()
             await staging.close()
             await staging.shutdown()
             let summary = LoadSummary(mode: fromFile == nil ? mode.rawValue : "file", statistics: statistics.snapshot,
-                                      elapsed: ContinuousClock.now - started, queueRequests: requests, process: notices)
+                                      elapsed: ContinuousClock.now - started, queueRequests: requests, runs: runs)
             print(json ? summary.json : summary.text)
         } catch {
             try? await client?.shutdown()
             await staging.close()
             await staging.shutdown()
             let summary = LoadSummary(mode: fromFile == nil ? mode.rawValue : "file", statistics: statistics.snapshot,
-                                      elapsed: ContinuousClock.now - started, queueRequests: client?.requestCount, process: [])
+                                      elapsed: ContinuousClock.now - started, queueRequests: client?.requestCount, runs: [])
             if json { print(summary.json) } else { FileHandle.standardError.write(Data((summary.text + "\n").utf8)) }
             throw fail(error)
         }

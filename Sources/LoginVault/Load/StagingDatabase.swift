@@ -98,18 +98,22 @@ public actor StagingDatabase {
                               rejected: row?["rejected"].int ?? 0)
     }
 
-    /// `CALL process_raw_logins()`; returns the notices it raised (its summary).
-    public func processRawLogins(batchSize: Int? = nil) throws -> [String] {
+    /// `CALL process_raw_logins()`, then its run-log row (`loginvault.last_process_run()`).
+    public func processRawLogins(batchSize: Int? = nil) throws -> ProcessingRun {
         let connection = try connected()
-        let collected = NoticeCollector()
-        connection.onNotice = { collected.notices.append($0.message) }
-        defer { connection.onNotice = nil }
         if let batchSize {
             try connection.query("CALL public.process_raw_logins($1::int)", [.int(batchSize)])
         } else {
             try connection.query("CALL public.process_raw_logins()")
         }
-        return collected.notices
+        guard let row = try connection.query(ProcessingRun.lastRunQuery).first,
+              let runId = row["run_id"].int, let started = row["started_at"].double else {
+            throw PostgresError(message: "process_raw_logins left no run log row for this session (loginvault.last_process_run())")
+        }
+        return ProcessingRun(runId: runId, batches: row["batches"].int ?? 0, staged: row["staged"].int ?? 0,
+                             upserted: row["upserted"].int ?? 0, rejected: row["rejected"].int ?? 0,
+                             unchanged: row["unchanged"].int ?? 0, startedAt: Date(timeIntervalSince1970: started),
+                             finishedAt: row["finished_at"].double.map { Date(timeIntervalSince1970: $0) })
     }
 
     /// Closes the connection and stops the thread.
@@ -139,8 +143,4 @@ public actor StagingDatabase {
         connection = fresh
         return fresh
     }
-}
-
-private final class NoticeCollector {
-    var notices: [String] = []
 }

@@ -9,16 +9,20 @@ struct LoadSummary: Encodable {
     let messagesPerSecond: Double
     let queueRequests: Int?
     let requestsPerMessage: Double?
+    /// Each process_raw_logins run's summary line (`ProcessingRun.summary`).
     let process: [String]
+    /// The same runs, as values (their run-log rows).
+    let processRuns: [ProcessingRun]
 
-    init(mode: String, statistics: LoadStatistics.Snapshot, elapsed: Duration, queueRequests: Int?, process: [String]) {
+    init(mode: String, statistics: LoadStatistics.Snapshot, elapsed: Duration, queueRequests: Int?, runs: [ProcessingRun]) {
         self.mode = mode
         self.statistics = statistics
         seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         messagesPerSecond = seconds > 0 ? Double(statistics.received) / seconds : 0
         self.queueRequests = queueRequests
         requestsPerMessage = queueRequests.flatMap { statistics.received > 0 ? Double($0) / Double(statistics.received) : nil }
-        self.process = process
+        process = runs.map(\.summary)
+        processRuns = runs
     }
 
     var text: String {
@@ -42,6 +46,7 @@ struct LoadSummary: Encodable {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
         return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
     }
 }
