@@ -1,5 +1,5 @@
--- stage_incoming_logins() as of 0016: a plain INSERT first, 0015's ON CONFLICT
--- path when an id is already there, the per-message path for bad bodies.
+-- stage_incoming_logins()'s paths: a plain INSERT first, INSERT ... ON CONFLICT
+-- when an id is already there, the per-message path for bad bodies.
 -- Run as the loader role. (The race between two loaders is in the Swift suite:
 -- StagingDatabaseTests, it needs two sessions.)
 BEGIN;
