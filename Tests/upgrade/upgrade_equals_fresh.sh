@@ -59,8 +59,8 @@ SQL
 [ "$(q -c "SELECT count(*) FROM user_logins")" = 3 ] || fail "setup: expected 3 logins"
 [ "$(q -c "SELECT count(*) FROM rejected_logins")" = 3 ] || fail "setup: expected 3 rejects"
 [ "$(q -c "SELECT count(*) FROM loginvault.keys WHERE purpose = 'data'")" = 2 ] || fail "setup: expected 2 data keys"
-before=$(q -c "SELECT string_agg(format('%s %s %s', message_id, ip, device_id), ',' ORDER BY message_id)
-                 FROM user_logins u, reveal_user_login(u.login_id)")
+before=$(q -c "SELECT string_agg(format('%s %s %s', r.message_id, r.ip, r.device_id), ',' ORDER BY r.message_id)
+                 FROM user_logins u, reveal_user_login(u.login_id) r")
 
 # 3. Upgrade with today's files and code: no drift, the definitions applied.
 out=$("$bin" migrate --database "dbname=$upgraded" --migrations-dir sql/migrations --log-level error) \
@@ -82,8 +82,8 @@ fi
 echo "ok 2 - pg_dump --schema-only of the upgraded install equals a fresh install"
 
 # 5. The old rows still reveal, and a new run works.
-after=$(q -c "SELECT string_agg(format('%s %s %s', message_id, ip, device_id), ',' ORDER BY message_id)
-                FROM user_logins u, reveal_user_login(u.login_id)")
+after=$(q -c "SELECT string_agg(format('%s %s %s', r.message_id, r.ip, r.device_id), ',' ORDER BY r.message_id)
+                FROM user_logins u, reveal_user_login(u.login_id) r")
 [ "$after" = "m1 192.0.2.1 d-1,m2 2001:DB8::1  d-2 ,m5 198.51.100.5 d-5" ] && [ "$after" = "$before" ] \
   || fail "reveal after the upgrade: got '$after', before '$before'"
 [ "$(q -c "SELECT body FROM reveal_rejected_login('m4')")" = "{not json" ] || fail "reveal_rejected_login after the upgrade"

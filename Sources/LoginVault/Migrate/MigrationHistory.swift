@@ -26,7 +26,7 @@ struct MigrationHistory {
         try connection.runScript("""
             SET client_min_messages = warning;
             CREATE SCHEMA IF NOT EXISTS loginvault;
-            COMMENT ON SCHEMA loginvault IS 'loginvault internals: keys, helpers, logs, migration history';
+            COMMENT ON SCHEMA loginvault IS 'loginvault internals: keys, masking helpers, run log, reveal audit, migration history';
             CREATE TABLE IF NOT EXISTS \(Self.table) (
                 version       integer     PRIMARY KEY CHECK (version > 0),
                 description   text        NOT NULL,
