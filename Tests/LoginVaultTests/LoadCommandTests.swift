@@ -53,6 +53,12 @@ struct LoadCommandTests {
             }
             #expect(taken.count == notices.count)
             #expect(taken.reduce(0, +) == 300, "\(notices)")
+            // The same runs as values: their run-log rows (ProcessingRun), not parsed text.
+            let runs = try #require(summary?["process_runs"] as? [[String: Any]])
+            #expect(runs.count == notices.count)
+            #expect(runs.compactMap { $0["staged"] as? Int }.reduce(0, +) == 300)
+            #expect(Set(runs.compactMap { $0["run_id"] as? Int }).count == runs.count)
+            #expect(runs.allSatisfy { $0["finished_at"] is String && $0["upserted"] is Int })
             #expect(try fixture.count("SELECT count(*) FROM user_logins") == 300)
             #expect(try fixture.count("SELECT count(DISTINCT message_id) FROM user_logins") == 300)
             #expect(try fixture.count("SELECT count(*) FROM raw_logins") == 0)

@@ -86,7 +86,8 @@ SELECT 'loginvault_loader', o, p FROM (VALUES
   ('public', 'USAGE'), ('loginvault', 'USAGE'),
   ('public.raw_logins', 'INSERT'),
   ('public.raw_logins.message_id', 'SELECT'),    -- needed by INSERT ... ON CONFLICT (message_id)
-  ('public.stage_incoming_logins()', 'EXECUTE'),
+  ('public.stage_incoming_logins(integer)', 'EXECUTE'),
+  ('loginvault.stage_incoming_login(text, bytea, timestamp with time zone, integer, integer)', 'EXECUTE'),
   ('public.stage_raw_login(text, text, timestamp with time zone, integer)', 'EXECUTE'),
   ('public.quarantine_raw_login(text, text, text, timestamp with time zone, integer)', 'EXECUTE'),
   ('public.process_raw_logins(integer)', 'EXECUTE'),

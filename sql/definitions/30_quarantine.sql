@@ -9,7 +9,7 @@
 -- shape.
 --
 -- Two races could put one message id both in the quarantine (as
--- too_many_receives, decided by the loader from SQS's receive count) and in
+-- too_many_receives, decided from SQS's receive count) and in
 -- user_logins: another loader stages an older delivery of the message after
 -- the quarantine's check, or a processing batch commits the login after it.
 -- So a batch skips a valid staged message whose id is quarantined as
@@ -31,9 +31,9 @@ AS $$
     ('unsupported_unicode_escape', 'the JSON holds \u0000, which jsonb cannot store',                'public.stage_raw_login'),
     ('invalid_unicode_surrogate',  'the JSON holds a lone or misordered \ud800-\udfff escape',      'public.stage_raw_login'),
     ('json_too_complex',           'the JSON is too large or too deeply nested for jsonb',           'public.stage_raw_login'),
-    ('nul_byte',                   'the body holds a NUL byte, which PostgreSQL text cannot store',  'the loader (before staging), stored by public.quarantine_raw_login'),
-    ('invalid_utf8',               'the body (from a file) is not valid UTF-8',                      'the loader (before staging), stored by public.quarantine_raw_login'),
-    ('too_many_receives',          'SQS delivered the message more often than load --max-receives',  'the loader (before staging), stored by public.quarantine_raw_login'),
+    ('too_many_receives',          'SQS delivered the message more often than load --max-receives',  'loginvault.stage_incoming_login'),
+    ('nul_byte',                   'the body holds a NUL byte, which PostgreSQL text cannot store (kept with each NUL as a space)', 'loginvault.stage_incoming_login'),
+    ('invalid_utf8',               'the body is not valid UTF-8 (kept as encode(body, ''escape''))',  'loginvault.stage_incoming_login'),
     ('not_an_object',              'the body is JSON but not an object',                             'loginvault.process_login_batch'),
     ('missing_user_id',            'user_id is absent, null or blank',                               'loginvault.process_login_batch'),
     ('wrong_type:<field>',         'the field is neither a string nor null',                         'loginvault.process_login_batch'),

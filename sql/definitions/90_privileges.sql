@@ -19,7 +19,7 @@ REVOKE ALL ON ALL TABLES    IN SCHEMA loginvault FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA loginvault FROM PUBLIC;  -- includes pgcrypto's
 REVOKE ALL ON ALL PROCEDURES IN SCHEMA loginvault FROM PUBLIC;
 REVOKE ALL ON public.raw_logins, public.user_logins, public.rejected_logins FROM PUBLIC;
-REVOKE ALL ON FUNCTION public.stage_incoming_logins(),
+REVOKE ALL ON FUNCTION public.stage_incoming_logins(integer),
                        public.stage_raw_login(text, text, timestamptz, integer),
                        public.quarantine_raw_login(text, text, text, timestamptz, integer),
                        public.reveal_user_login(bigint),
@@ -32,15 +32,18 @@ REVOKE ALL ON PROCEDURE public.process_raw_logins(integer) FROM PUBLIC;
 -- process_raw_logins cannot be SECURITY DEFINER (it COMMITs), so whoever
 -- calls it needs USAGE on loginvault and EXECUTE on the three SECURITY
 -- DEFINER functions it is made of; those only ever process the staging table.
--- last_process_run() gives it the counts of its own runs.
+-- stage_incoming_logins() judges each message of a bad batch with
+-- stage_incoming_login() (SECURITY INVOKER). last_process_run() gives it the
+-- counts of its own runs.
 GRANT INSERT, SELECT (message_id) ON public.raw_logins TO loginvault_loader;
-GRANT EXECUTE ON FUNCTION public.stage_incoming_logins(),
+GRANT EXECUTE ON FUNCTION public.stage_incoming_logins(integer),
                           public.stage_raw_login(text, text, timestamptz, integer),
                           public.quarantine_raw_login(text, text, text, timestamptz, integer)
   TO loginvault_loader;
 GRANT EXECUTE ON PROCEDURE public.process_raw_logins(integer) TO loginvault_loader;
 GRANT USAGE ON SCHEMA loginvault TO loginvault_loader;
-GRANT EXECUTE ON FUNCTION loginvault.begin_process_run(integer),
+GRANT EXECUTE ON FUNCTION loginvault.stage_incoming_login(text, bytea, timestamptz, integer, integer),
+                          loginvault.begin_process_run(integer),
                           loginvault.process_login_batch(bigint, integer),
                           loginvault.end_process_run(bigint),
                           loginvault.last_process_run()

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 
 /// One `process_raw_logins` run, as its run-log row (`loginvault.process_runs`)
 /// records it: read as values after the run, not parsed from its NOTICE.
@@ -39,6 +40,15 @@ public struct ProcessingRun: Sendable, Equatable, Codable {
     public var summary: String {
         "process_raw_logins: \(staged) staged, \(upserted) upserted, \(rejected) rejected, \(unchanged) unchanged, "
             + "\(batches) batches, " + (seconds.map { String(format: "%.3f", $0) } ?? "?") + " s (run \(runId))"
+    }
+
+    /// A row of `lastRunQuery`; nil without a run id or start time.
+    init?(row: PostgresRow) {
+        guard let runId = row["run_id"].int, let started = row["started_at"].double else { return nil }
+        self.init(runId: runId, batches: row["batches"].int ?? 0, staged: row["staged"].int ?? 0,
+                  upserted: row["upserted"].int ?? 0, rejected: row["rejected"].int ?? 0,
+                  unchanged: row["unchanged"].int ?? 0, startedAt: Date(timeIntervalSince1970: started),
+                  finishedAt: row["finished_at"].double.map { Date(timeIntervalSince1970: $0) })
     }
 
     /// The query that reads this session's latest run (`loginvault.last_process_run()`),
