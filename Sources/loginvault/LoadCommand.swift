@@ -95,7 +95,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "The AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region).")
     var region: String?
 
-    @Option(help: "The AWS profile in ~/.aws/credentials and ~/.aws/config (default: AWS_PROFILE, else default).")
+    @Option(help: "The AWS profile in ~/.aws/config and ~/.aws/credentials (default: AWS_PROFILE, else default); when given, the environment's keys and web identity are skipped. Credentials follow the AWS SDKs' chain: see docs/sqs.md.")
     var profile: String?
 
     @Flag(help: "Print the final summary as JSON on standard output.")
@@ -159,8 +159,10 @@ struct LoadCommand: AsyncParsableCommand {
                                         settings: settings, statistics: statistics, logger: logger)
                 notices = try await reporter.while { try await loader.run() }
             } else {
-                let configuration = try SQSConfiguration.resolve(endpointOverride: endpointURL, regionOverride: region,
-                                                                 profile: profile)
+                let configuration = try await SQSConfiguration.resolve(
+                    endpointOverride: endpointURL, regionOverride: region, profile: profile,
+                    logger: Logger(label: "loginvault.credentials", level: logger.logLevel))
+                logger.info("AWS credentials from \(configuration.credentialsSource); region \(configuration.region) from \(configuration.regionSource)")
                 let sqs = SQSClient(configuration: configuration, logger: Logger(label: "loginvault.sqs", level: logger.logLevel))
                 client = sqs
                 let queueURL = try await sqs.queueURL(for: queue!)
