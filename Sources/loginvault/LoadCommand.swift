@@ -167,6 +167,7 @@ struct LoadCommand: AsyncParsableCommand {
                 client = sqs
                 let queueURL = try await sqs.queueURL(for: queue!)
                 logger.info("loading \(queueURL) via \(configuration.endpoint.absoluteString)")
+                await RedrivePolicyCheck.report(client: sqs, queueURL: queueURL, maxReceives: settings.maxReceives, logger: logger)
                 let loader = QueueLoader(queue: SQSQueue(client: sqs, queueURL: queueURL, statistics: statistics, logger: logger),
                                          database: staging, settings: settings, statistics: statistics, logger: logger)
                 let signals = Task {

@@ -174,7 +174,11 @@ public final class QueueLoader: Sendable {
             }
             giveBack(wanted - messages.count)
             if messages.isEmpty {
-                if settings.mode == .drain { return }
+                guard settings.mode == .drain else { continue }
+                // A FIFO queue withholds a message group while any of its messages is in flight:
+                // an empty answer means "drained" only once ours are all deleted or released.
+                if inFlight.count == 0 { return }
+                try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
             let handles = messages.compactMap(\.receiptHandle)
