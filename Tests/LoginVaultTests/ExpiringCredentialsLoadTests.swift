@@ -82,4 +82,41 @@ struct ExpiringCredentialsLoadTests {
             }
         }
     }
+
+    @Test func followWaitsOutACredentialsOutageAndLosesNothing() async throws {
+        let container = FakeContainerCredentials(token: nil, lifetime: .seconds(3))
+        try await container.run { credentialsURL in
+            try await LoadFixture.with("outage") { fixture in
+                var environment = fixture.environment
+                for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] { environment[name] = .some(nil) }
+                environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = credentialsURL.absoluteString + "/creds"
+                environment["AWS_EC2_METADATA_DISABLED"] = "true"
+                let loader = try LoginVaultExecutable.start(
+                    fixture.loadArguments(["--follow", "--process-every", "1", "--wait-time-seconds", "1"]), environment: environment)
+                func waitFor(_ wanted: Int) async throws -> Int {
+                    var processed = 0
+                    for _ in 0..<300 where processed < wanted {
+                        try await Task.sleep(for: .milliseconds(200))
+                        processed = try fixture.count("SELECT count(*) FROM user_logins")
+                    }
+                    return processed
+                }
+                try await fixture.send((0..<100).map { Self.body($0) })
+                #expect(try await waitFor(100) == 100)
+                // The endpoint goes down for longer than the credentials live: they expire.
+                container.outage = true
+                try await fixture.send((100..<200).map { Self.body($0) })
+                try await Task.sleep(for: .seconds(6))
+                #expect(loader.process.isRunning, "--follow keeps going without credentials")
+                container.outage = false
+                #expect(try await waitFor(200) == 200, "loaded once credentials are back")
+                loader.signal(SIGTERM)
+                let outcome = loader.wait()
+                #expect(outcome.status == 0, "\(outcome.stderr)")
+                #expect(outcome.stderr.contains("expired at"), "the operator is told why: \(outcome.stderr.suffix(2000))")
+                #expect(try fixture.count("SELECT count(DISTINCT user_id) FROM user_logins") == 200)
+                #expect(try await fixture.messagesLeft() == 0)
+            }
+        }
+    }
 }

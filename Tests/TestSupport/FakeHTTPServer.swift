@@ -58,6 +58,7 @@ public final class FakeContainerCredentials: Sendable {
     private let issued = NIOLockedValueBox<[String]>([])
     private let expirations = NIOLockedValueBox<[String: Date]>([:])
     private let refused = NIOLockedValueBox(0)
+    private let down = NIOLockedValueBox(false)
 
     public init(token: String?, lifetime: Duration) {
         self.token = token
@@ -69,11 +70,18 @@ public final class FakeContainerCredentials: Sendable {
     /// When the credentials with access key id `key` expire (nil: not issued here).
     public func expiration(of key: String) -> Date? { expirations.withLockedValue { $0[key] } }
 
+    /// While true, every request is answered 503 (an endpoint outage).
+    public var outage: Bool {
+        get { down.withLockedValue { $0 } }
+        set { down.withLockedValue { $0 = newValue } }
+    }
+
     /// Requests refused for a missing or wrong token.
     public var refusedRequests: Int { refused.withLockedValue { $0 } }
 
     public func run<T>(_ body: (URL) async throws -> T) async throws -> T {
         try await FakeHTTPServer.with({ request in
+            if self.outage { return FakeHTTPServer.Response(status: 503, body: "unavailable") }
             if let token = self.token, request.headers.first(name: "Authorization") != token {
                 self.refused.withLockedValue { $0 += 1 }
                 return .json(["code": "AccessDenied", "message": "bad token"], status: 403)
