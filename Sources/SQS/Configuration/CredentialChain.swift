@@ -52,7 +52,7 @@ func nonEmpty(_ value: String?) -> String? {
 }
 
 /// The AWS SDKs' default credential provider chain (the AWS SDKs and Tools Reference Guide,
-/// "Standardized credential providers"), in the order the issue of the project and the SDKs give:
+/// "Standardized credential providers"), in the order of the Guide's credential provider chain:
 ///
 /// 1. environment: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`;
 /// 2. web identity: `AWS_WEB_IDENTITY_TOKEN_FILE` + `AWS_ROLE_ARN` (+ `AWS_ROLE_SESSION_NAME`)
