@@ -23,6 +23,13 @@ struct LoadCommand: AsyncParsableCommand {
             user_logins, on a second session every --process-after staged messages (and \
             every --process-every seconds in follow mode), and once more at the end.
 
+            AWS credentials come from the AWS SDKs' chain: environment keys, web \
+            identity (EKS IRSA), the profile (static keys, role_arn with source_profile or \
+            credential_source, SSO after `aws sso login`, credential_process), container \
+            credentials (ECS, EKS Pod Identity), EC2 instance metadata. Temporary ones are \
+            refreshed before they expire. Example: AWS_PROFILE=loader loginvault load \
+            --queue login-events --follow. See docs/sqs.md.
+
             SIGINT or SIGTERM: stop receiving, finish the batches in flight (commit, \
             delete), make anything else visible again, exit 0.
 
