@@ -59,6 +59,7 @@ struct CredentialChainLoadTests {
             // What a test cannot do without: where the instance metadata and SQS are.
             environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = fixture.endpoint
             environment["AWS_ENDPOINT_URL_SQS"] = fixture.endpoint
+            environment["AWS_METADATA_SERVICE_TIMEOUT"] = "10"  // a loaded test machine answers slower than an instance
             let outcome = try LoginVaultExecutable.run(Array(fixture.loadArguments([]).dropLast(2)) + ["--log-level", "info"],
                                                        environment: environment)
             #expect(outcome.status == 0, "\(outcome.stderr)")

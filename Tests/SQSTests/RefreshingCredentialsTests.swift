@@ -8,6 +8,19 @@ import Testing
 /// The cache and refresh rules of `RefreshingCredentialsProvider`, with a scripted fetch.
 @Suite("Refreshing credentials")
 struct RefreshingCredentialsTests {
+    /// A clock the test moves by hand, so the refresh rules are checked without racing real time.
+    final class TestClock: Sendable {
+        private let value = NIOLockedValueBox(Date(timeIntervalSince1970: 1_800_000_000))
+        var now: Date { value.withLockedValue { $0 } }
+        func advance(_ seconds: Double) { value.withLockedValue { $0 = $0.addingTimeInterval(seconds) } }
+    }
+
+    /// Waits (in real time, at most 10 s) until `condition` holds.
+    static func eventually(_ condition: () -> Bool) async throws -> Bool {
+        for _ in 0..<1000 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
+        return condition()
+    }
+
     /// A fetch that counts its calls, waits `delay`, and answers what `answer` says for call n (0-based).
     final class ScriptedFetch: Sendable {
         let calls = NIOLockedValueBox(0)
@@ -29,9 +42,9 @@ struct RefreshingCredentialsTests {
             return try answer(n)
         }
 
-        static func credentials(_ n: Int, validFor seconds: Double) -> ExpiringCredentials {
+        static func credentials(_ n: Int, validFor seconds: Double, from now: Date = Date()) -> ExpiringCredentials {
             ExpiringCredentials(AWSCredentials(accessKeyId: "ASIA\(n)", secretAccessKey: "secret-\(n)", sessionToken: "token-\(n)"),
-                                expiration: Date().addingTimeInterval(seconds))
+                                expiration: now.addingTimeInterval(seconds))
         }
     }
 
@@ -49,19 +62,25 @@ struct RefreshingCredentialsTests {
     }
 
     @Test func refreshesAheadOfExpiryWhileRequestsGoOnWithTheCurrentOnes() async throws {
-        // Valid 8 s: the refresh starts 2-3 s before expiry (5-6 s in), they are used until 7.2 s;
-        // the refresh itself takes 300 ms.
-        let script = ScriptedFetch(delay: .milliseconds(300), delayFirst: false) { ScriptedFetch.credentials($0, validFor: 8) }
-        let provider = RefreshingCredentialsProvider(source: "test", fetch: { try await script.fetch() })
+        // Valid 8 s: the refresh starts 2-3 s before expiry (5-6 s in); they are used until 7.2 s.
+        let clock = TestClock()
+        let gate = NIOLockedValueBox(false)
+        let script = ScriptedFetch { ScriptedFetch.credentials($0, validFor: 8, from: clock.now) }
+        let provider = RefreshingCredentialsProvider(source: "test", now: { clock.now }) {
+            if script.count > 0 { while !gate.withLockedValue({ $0 }) { try await Task.sleep(for: .milliseconds(5)) } }
+            return try await script.fetch()
+        }
         #expect(try await provider.credentials().accessKeyId == "ASIA0")
-        try await Task.sleep(for: .milliseconds(4000))
+        clock.advance(4.9)
         #expect(try await provider.credentials().accessKeyId == "ASIA0")
         #expect(script.count == 1, "not refreshed before its time")
-        try await Task.sleep(for: .milliseconds(2100))
+        clock.advance(1.2)  // 6.1 s: past the refresh time, still valid
         let started = ContinuousClock.now
         #expect(try await provider.credentials().accessKeyId == "ASIA0", "the refresh runs in the background")
-        #expect(ContinuousClock.now - started < .milliseconds(200), "no request waits for it")
-        try await Task.sleep(for: .milliseconds(900))
+        #expect(try await provider.credentials().accessKeyId == "ASIA0", "and only one")
+        #expect(ContinuousClock.now - started < .seconds(1), "no request waits for it")
+        gate.withLockedValue { $0 = true }
+        #expect(try await Self.eventually { provider.expiration == clock.now.addingTimeInterval(8) })
         #expect(try await provider.credentials().accessKeyId == "ASIA1")
         #expect(script.count == 2)
     }
@@ -69,22 +88,32 @@ struct RefreshingCredentialsTests {
     @Test func aFailedRefreshWhileValidIsLoggedAndRetriedAndAfterExpiryCallsFail() async throws {
         let records = LogStore()
         let logger = Logger(label: "t") { _ in CapturingHandler(store: records) }
+        let clock = TestClock()
         let script = ScriptedFetch { n in
-            if n == 0 { return ScriptedFetch.credentials(0, validFor: 8) }
+            if n == 0 { return ScriptedFetch.credentials(0, validFor: 8, from: clock.now) }
             throw CredentialsError("endpoint down", transient: true)
         }
-        let provider = RefreshingCredentialsProvider(source: "fake endpoint", logger: logger, fetch: { try await script.fetch() })
+        let provider = RefreshingCredentialsProvider(source: "fake endpoint", logger: logger, now: { clock.now },
+                                                     fetch: { try await script.fetch() })
         #expect(try await provider.credentials().accessKeyId == "ASIA0")
-        try await Task.sleep(for: .milliseconds(6100))
+        clock.advance(6.1)
         #expect(try await provider.credentials().accessKeyId == "ASIA0", "still valid: used while the refresh fails")
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(records.lines.contains { $0.contains("refreshing AWS credentials from fake endpoint failed") && $0.contains("endpoint down") })
-        try await Task.sleep(for: .milliseconds(1500))
+        #expect(try await Self.eventually {
+            records.lines.contains { $0.contains("refreshing AWS credentials from fake endpoint failed") && $0.contains("endpoint down") }
+        })
+        clock.advance(0.5)
+        #expect(try await provider.credentials().accessKeyId == "ASIA0")
+        #expect(script.count == 2, "the next attempt waits 1 s")
+        clock.advance(1.2)  // 7.8 s: expired for loginvault's purposes (used until 7.2 s)
         let error = await #expect(throws: CredentialsError.self) { _ = try await provider.credentials() }
         #expect(error?.description.contains("expired at") == true, "\(error?.description ?? "")")
         #expect(error?.description.contains("endpoint down") == true)
         #expect(error?.isTransient == true)
-        #expect(script.count >= 2)
+        #expect(script.count == 3)
+        // During the backoff that follows, callers get the same error at once, without a fetch.
+        let again = await #expect(throws: CredentialsError.self) { _ = try await provider.credentials() }
+        #expect(again?.description.contains("expired at") == true)
+        #expect(script.count == 3)
         for line in records.lines { #expect(!line.contains("secret-0") && !line.contains("token-0")) }
     }
 

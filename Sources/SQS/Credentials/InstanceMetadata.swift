@@ -9,7 +9,8 @@ import NIOHTTP1
 /// is answered 403, 404 or 405, or not answered in time after connecting, the SDKs fall back
 /// to IMDSv1 (no token), unless `AWS_EC2_METADATA_V1_DISABLED` (or the profile's
 /// `ec2_metadata_v1_disabled`) is `true`. Every request waits at most 1 s, one attempt (the
-/// SDKs' defaults), so a machine without IMDS is not slowed.
+/// SDKs' defaults), so a machine without IMDS is not slowed; `AWS_METADATA_SERVICE_TIMEOUT`
+/// (or the profile's `metadata_service_timeout`), in seconds, changes the wait.
 ///
 /// Endpoint: `AWS_EC2_METADATA_SERVICE_ENDPOINT` (or the profile's
 /// `ec2_metadata_service_endpoint`) > the mode (`AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE` or
@@ -32,6 +33,12 @@ public struct InstanceMetadata: Sendable {
             case "ipv6": self.endpoint = "http://[fd00:ec2::254]"
             default: throw CredentialsError("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE must be IPv4 or IPv6, not \(mode)")
             }
+        }
+        if let text = nonEmpty(environment["AWS_METADATA_SERVICE_TIMEOUT"]) ?? nonEmpty(profile["metadata_service_timeout"]) {
+            guard let seconds = Double(text), seconds > 0 else {
+                throw CredentialsError("AWS_METADATA_SERVICE_TIMEOUT must be a number of seconds, not \(text)")
+            }
+            self.timeout = .milliseconds(Int64(seconds * 1000))
         }
         self.v1Disabled = ((environment["AWS_EC2_METADATA_V1_DISABLED"] ?? profile["ec2_metadata_v1_disabled"]) ?? "").lowercased() == "true"
     }

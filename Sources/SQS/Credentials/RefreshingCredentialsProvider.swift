@@ -22,6 +22,8 @@ public final class RefreshingCredentialsProvider: CredentialsProvider {
     public let source: String
     private let fetch: Fetch
     private let logger: Logger
+    /// The time (a parameter so that tests can move it).
+    private let now: @Sendable () -> Date
     private let state = Mutex(State())
 
     private struct State {
@@ -47,14 +49,17 @@ public final class RefreshingCredentialsProvider: CredentialsProvider {
     }
 
     /// - Parameter fetch: gets new credentials (an STS call, a metadata request, a process...).
-    /// - Parameter initial: credentials already fetched (they are used until their refresh time).
+    /// - Parameters:
+    ///   - initial: credentials already fetched (they are used until their refresh time).
+    ///   - now: the clock.
     public init(source: String, logger: Logger = Logger(label: "loginvault.credentials"), initial: ExpiringCredentials? = nil,
-                fetch: @escaping Fetch) {
+                now: @escaping @Sendable () -> Date = { Date() }, fetch: @escaping Fetch) {
         self.source = source
         self.fetch = fetch
         self.logger = logger
+        self.now = now
         if let initial {
-            let (refreshAt, usableUntil) = Self.schedule(initial.expiration, now: Date())
+            let (refreshAt, usableUntil) = Self.schedule(initial.expiration, now: now())
             state.withLock { s in
                 s.current = initial
                 s.refreshAt = refreshAt
@@ -67,7 +72,7 @@ public final class RefreshingCredentialsProvider: CredentialsProvider {
     public var expiration: Date? { state.withLock { $0.current?.expiration } }
 
     public func credentials(rejected: AWSCredentials?) async throws -> AWSCredentials {
-        let now = Date()
+        let now = self.now()
         enum Plan: Sendable { case use(AWSCredentials), wait(Task<ExpiringCredentials, any Error>), fail(String, Bool) }
         let plan: Plan = state.withLock { s in
             let rejectedCurrent = rejected != nil && rejected == s.current?.credentials
@@ -100,7 +105,7 @@ public final class RefreshingCredentialsProvider: CredentialsProvider {
         Task { [self] in
             do {
                 let fresh = try await fetch()
-                let now = Date()
+                let now = self.now()
                 let (refreshAt, usableUntil) = Self.schedule(fresh.expiration, now: now)
                 state.withLock { s in
                     s.current = fresh
@@ -118,7 +123,7 @@ public final class RefreshingCredentialsProvider: CredentialsProvider {
                 ])
                 return fresh
             } catch {
-                let now = Date()
+                let now = self.now()
                 let (message, delay, validUntil): (String, Double, Date?) = state.withLock { s in
                     s.refresh = nil
                     s.failures += 1
