@@ -41,7 +41,7 @@ struct CredentialChainLoadTests {
             var environment = Self.bare(fixture)
             environment["HOME"] = home.path
             environment["AWS_PROFILE"] = "loginvault"
-            let outcome = try LoginVaultExecutable.run(Array(fixture.loadArguments([]).dropLast(2)) + ["--log-level", "info"],
+            let outcome = try await LoginVaultExecutable.runDetached(Array(fixture.loadArguments([]).dropLast(2)) + ["--log-level", "info"],
                                                        environment: environment)
             #expect(outcome.status == 0, "\(outcome.stderr)")
             #expect(outcome.stderr.contains("AWS credentials from role arn:aws:iam::123456789012:role/loginvault-loader assumed with STS AssumeRole"))
@@ -60,7 +60,7 @@ struct CredentialChainLoadTests {
             environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = fixture.endpoint
             environment["AWS_ENDPOINT_URL_SQS"] = fixture.endpoint
             environment["AWS_METADATA_SERVICE_TIMEOUT"] = "10"  // a loaded test machine answers slower than an instance
-            let outcome = try LoginVaultExecutable.run(Array(fixture.loadArguments([]).dropLast(2)) + ["--log-level", "info"],
+            let outcome = try await LoginVaultExecutable.runDetached(Array(fixture.loadArguments([]).dropLast(2)) + ["--log-level", "info"],
                                                        environment: environment)
             #expect(outcome.status == 0, "\(outcome.stderr)")
             #expect(outcome.stderr.contains("AWS credentials from EC2 instance metadata"))

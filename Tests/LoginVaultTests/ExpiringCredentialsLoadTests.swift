@@ -67,12 +67,12 @@ struct ExpiringCredentialsLoadTests {
                         processed = try fixture.count("SELECT count(*) FROM user_logins")
                     }
                     loader.signal(SIGTERM)
-                    let outcome = loader.wait()
+                    let outcome = await loader.finished()
                     #expect(outcome.status == 0, "\(outcome.stderr)")
                     #expect(try fixture.count("SELECT count(*) FROM user_logins") == 1000, "none lost, none duplicated")
                     #expect(try fixture.count("SELECT count(DISTINCT user_id) FROM user_logins") == 1000, "each login once")
                     #expect(try fixture.count("SELECT count(*) FROM rejected_logins") == 0)
-                    #expect(try await fixture.messagesLeft() == 0, "every message deleted")
+                    #expect(try await fixture.messagesLeft() == 0, "every message deleted: \(outcome.stderr.suffix(3000))")
                     let keysUsed = seen.withLockedValue { $0.keys }
                     #expect(container.issuedKeys.count >= 3, "several refreshes: \(container.issuedKeys.count) credentials issued")
                     #expect(keysUsed.count >= 3, "requests signed with \(keysUsed.count) successive credentials")
@@ -111,7 +111,7 @@ struct ExpiringCredentialsLoadTests {
                 container.outage = false
                 #expect(try await waitFor(200) == 200, "loaded once credentials are back")
                 loader.signal(SIGTERM)
-                let outcome = loader.wait()
+                let outcome = await loader.finished()
                 #expect(outcome.status == 0, "\(outcome.stderr)")
                 #expect(outcome.stderr.contains("expired at"), "the operator is told why: \(outcome.stderr.suffix(2000))")
                 #expect(try fixture.count("SELECT count(DISTINCT user_id) FROM user_logins") == 200)

@@ -11,7 +11,7 @@ struct QueueShapeTests {
         try await LoadFixture.with("fifo", queueAttributes: ["FifoQueue": "true", "ContentBasedDeduplication": "true"]) { fixture in
             #expect(fixture.queueName.hasSuffix(".fifo"))
             try await fixture.send(try LoadFixture.sampleBodies)
-            let outcome = try fixture.load(["--json"])
+            let outcome = try await LoginVaultExecutable.runDetached(fixture.loadArguments(["--json"]), environment: fixture.environment)
             #expect(outcome.status == 0, "\(outcome.stderr)")
             let summary = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]
             let statistics = summary?["statistics"] as? [String: Any]
@@ -50,11 +50,11 @@ struct QueueShapeTests {
             let source = try await fixture.client.createQueue(name: fixture.queueName + "-src",
                                                               attributes: ["RedrivePolicy": Self.redrivePolicy(dlqArn, 3)])
             let arguments = ["load", "--queue", source, "--database", fixture.database.connectionString, "--log-level", "warning"]
-            let dlqWins = try LoginVaultExecutable.run(arguments + ["--max-receives", "10"], environment: fixture.environment)
+            let dlqWins = try await LoginVaultExecutable.runDetached(arguments + ["--max-receives", "10"], environment: fixture.environment)
             #expect(dlqWins.status == 0, "\(dlqWins.stderr)")
             #expect(dlqWins.stderr.contains("moves a message to \(dlqArn) after 3 receives"), "\(dlqWins.stderr)")
             #expect(dlqWins.stderr.contains("not in rejected_logins"))
-            let quarantineWins = try LoginVaultExecutable.run(arguments + ["--max-receives", "2"], environment: fixture.environment)
+            let quarantineWins = try await LoginVaultExecutable.runDetached(arguments + ["--max-receives", "2"], environment: fixture.environment)
             #expect(quarantineWins.status == 0, "\(quarantineWins.stderr)")
             #expect(!quarantineWins.stderr.contains("redrive policy"), "no warning when loginvault's limit comes first")
         }

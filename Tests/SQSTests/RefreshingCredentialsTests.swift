@@ -75,10 +75,9 @@ struct RefreshingCredentialsTests {
         #expect(try await provider.credentials().accessKeyId == "ASIA0")
         #expect(script.count == 1, "not refreshed before its time")
         clock.advance(1.2)  // 6.1 s: past the refresh time, still valid
-        let started = ContinuousClock.now
+        // The refresh is held at the gate: answers given now did not wait for it.
         #expect(try await provider.credentials().accessKeyId == "ASIA0", "the refresh runs in the background")
         #expect(try await provider.credentials().accessKeyId == "ASIA0", "and only one")
-        #expect(ContinuousClock.now - started < .seconds(1), "no request waits for it")
         gate.withLockedValue { $0 = true }
         #expect(try await Self.eventually { provider.expiration == clock.now.addingTimeInterval(8) })
         #expect(try await provider.credentials().accessKeyId == "ASIA1")

@@ -179,12 +179,12 @@ struct SecretsTests {
                 var environment = base
                 environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = url.absoluteString + "/creds"
                 environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = authorizationToken
-                let loaded = try LoginVaultExecutable.run(arguments, environment: environment)
+                let loaded = try await LoginVaultExecutable.runDetached(arguments, environment: environment)
                 #expect(loaded.status == 0, "\(loaded.stderr)")
                 #expect(loaded.stderr.contains("AWS credentials from container credentials endpoint"))
                 outputs.append(("container, success", loaded))
                 environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = authorizationToken + "-wrong"
-                let refused = try LoginVaultExecutable.run(arguments, environment: environment)
+                let refused = try await LoginVaultExecutable.runDetached(arguments, environment: environment)
                 #expect(refused.status != 0)
                 #expect(refused.stderr.contains("HTTP 403"), "\(refused.stderr)")
                 outputs.append(("container, refused", refused))
@@ -193,7 +193,7 @@ struct SecretsTests {
             environment["AWS_WEB_IDENTITY_TOKEN_FILE"] = tokenFile.path
             environment["AWS_ROLE_ARN"] = "arn:aws:iam::123456789012:role/secrets-test"
             environment["AWS_ENDPOINT_URL_STS"] = fixture.endpoint
-            let web = try LoginVaultExecutable.run(arguments, environment: environment)
+            let web = try await LoginVaultExecutable.runDetached(arguments, environment: environment)
             #expect(web.status == 0, "\(web.stderr)")
             outputs.append(("web identity", web))
             for (what, outcome) in outputs {
