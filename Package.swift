@@ -100,6 +100,7 @@ let package = Package(
             name: "SQSTests",
             dependencies: [
                 "SQS",
+                "SigV4",
                 "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -109,14 +109,15 @@ extension SQSClient {
 
     /// Sends up to 10 messages; entry ids are the bodies' indices ("0", "1", ...). The MD5 the
     /// service reports for each accepted body is checked; a mismatch throws `MD5Mismatch`.
-    public func sendMessageBatch(queueURL: String, bodies: [String]) async throws -> SQSBatchResult {
+    /// `messageGroupId` is for FIFO queues (with content-based deduplication).
+    public func sendMessageBatch(queueURL: String, bodies: [String], messageGroupId: String? = nil) async throws -> SQSBatchResult {
         let ids = bodies.indices.map(String.init)
         try Self.checkBatch(ids, action: "SendMessageBatch")
-        struct Entry: Encodable { let Id: String; let MessageBody: String }
+        struct Entry: Encodable { let Id: String; let MessageBody: String; let MessageGroupId: String? }
         struct Input: Encodable { let QueueUrl: String; let Entries: [Entry] }
         let output = try await call(
             "SendMessageBatch",
-            Input(QueueUrl: queueURL, Entries: zip(ids, bodies).map { Entry(Id: $0, MessageBody: $1) }),
+            Input(QueueUrl: queueURL, Entries: zip(ids, bodies).map { Entry(Id: $0, MessageBody: $1, MessageGroupId: messageGroupId) }),
             decode: BatchOutput.decode)
         let bad = (output.Successful ?? []).filter { entry in
             guard let md5 = entry.MD5OfMessageBody, let index = Int(entry.Id), bodies.indices.contains(index) else { return false }

@@ -22,8 +22,10 @@ public struct SQSClientMetrics: Sendable, Equatable {
 /// An SQS client over the AWS JSON 1.0 protocol, signed with SigV4, with retries.
 ///
 /// Every request goes to `configuration.endpoint`; a queue URL is only ever sent in the body,
-/// never used to pick the host. Logs at debug level (action, status, latency, attempt), never
-/// credentials or the `Authorization` header.
+/// never used to pick the host. Each attempt is signed with the current credentials of
+/// `configuration.credentialsProvider` (temporary ones are refreshed there); an `ExpiredToken`
+/// answer makes the provider fetch new ones and the request is sent once more. Logs at debug
+/// level (action, status, latency, attempt), never credentials or the `Authorization` header.
 public final class SQSClient: Sendable {
     public let configuration: SQSConfiguration
     public let retry: RetryPolicy
@@ -50,7 +52,8 @@ public final class SQSClient: Sendable {
         self.configuration = configuration
         self.retry = retry
         self.logger = logger
-        self.signer = SigV4Signer(credentials: configuration.credentials, region: configuration.region, service: "sqs")
+        self.signer = SigV4Signer(credentials: AWSCredentials(accessKeyId: "", secretAccessKey: ""),
+                                  region: configuration.region, service: "sqs")
         self.hostHeader = SigV4Signer.hostHeader(for: configuration.endpoint)
         let path = URLComponents(url: configuration.endpoint, resolvingAgainstBaseURL: false)?.percentEncodedPath ?? "/"
         self.requestPath = path.isEmpty ? "/" : path
@@ -124,11 +127,27 @@ public final class SQSClient: Sendable {
         let timeout = timeout ?? configuration.requestTimeout
         var generator = SystemRandomNumberGenerator()
         var attempt = 0
+        var rejected: AWSCredentials?
+        var refreshedAfterExpiredToken = false
         while true {
             attempt += 1
             let started = ContinuousClock.now
+            let credentials: AWSCredentials
             do {
-                let (status, headers, bytes) = try await send(action: action, body: body, timeout: timeout)
+                credentials = try await configuration.credentialsProvider.credentials(rejected: rejected)
+            } catch let error where Task.isCancelled || error is CancellationError {
+                throw error
+            } catch {
+                let transient = (error as? CredentialsError)?.isTransient ?? true
+                let sqsError = SQSError(code: SQSError.LocalCode.credentials, message: "\(error)", action: action,
+                                        attempts: attempt - 1, isRetryable: transient)
+                logger.debug("SQS credentials unavailable", metadata: ["action": "\(action)", "attempt": "\(attempt)"])
+                try await retryOrThrow(sqsError, attempt: attempt, generator: &generator)
+                continue
+            }
+            rejected = nil
+            do {
+                let (status, headers, bytes) = try await send(action: action, body: body, credentials: credentials, timeout: timeout)
                 logger.debug("SQS request", metadata: [
                     "action": "\(action)", "status": "\(status)", "attempt": "\(attempt)",
                     "latency_ms": "\(Self.milliseconds(ContinuousClock.now - started))",
@@ -138,6 +157,13 @@ public final class SQSClient: Sendable {
                 }
                 var error = ErrorResponse.parse(status: status, headers: headers, body: bytes, action: action)
                 error.attempts = attempt
+                if SQSError.expiredTokenCodes.contains(error.code), !refreshedAfterExpiredToken {
+                    // The credentials expired sooner than they said (or were revoked): new ones, one more try.
+                    logger.info("SQS answered \(error.code): fetching new credentials from \(configuration.credentialsProvider.source)")
+                    refreshedAfterExpiredToken = true
+                    rejected = credentials
+                    continue
+                }
                 if error.isThrottling { counters.withLockedValue { $0.throttled += 1 } }
                 try await retryOrThrow(error, attempt: attempt, generator: &generator)
             } catch let error as SQSError {
@@ -172,7 +198,8 @@ public final class SQSClient: Sendable {
     }
 
     /// One signed HTTP exchange.
-    private func send(action: String, body: [UInt8], timeout: Duration) async throws -> (Int, HTTPHeaders, ByteBuffer) {
+    private func send(action: String, body: [UInt8], credentials: AWSCredentials,
+                      timeout: Duration) async throws -> (Int, HTTPHeaders, ByteBuffer) {
         let endpoint = configuration.endpoint
         let unsigned = SigV4Request(method: "POST", path: requestPath, headers: [
             ("Host", hostHeader),
@@ -180,6 +207,8 @@ public final class SQSClient: Sendable {
             ("X-Amz-Target", "AmazonSQS.\(action)"),
             ("x-amzn-query-mode", "true"),
         ], body: body)
+        var signer = self.signer
+        signer.credentials = credentials
         let signed = signer.sign(unsigned, date: Date())
 
         var request = HTTPClientRequest(url: endpoint.absoluteString)

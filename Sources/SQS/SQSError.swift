@@ -17,6 +17,8 @@ public struct SQSError: Error, Sendable, CustomStringConvertible {
         public static let invalidResponse = "InvalidResponse"
         /// The call was rejected before anything was sent (e.g. more than 10 batch entries).
         public static let invalidArgument = "InvalidArgument"
+        /// No credentials to sign with (see `CredentialsProvider`); nothing was sent.
+        public static let credentials = "CredentialsUnavailable"
     }
 
     public var code: String
@@ -72,6 +74,9 @@ public struct SQSError: Error, Sendable, CustomStringConvertible {
         "RequestLimitExceeded", "BandwidthLimitExceeded", "LimitExceededException", "RequestThrottled",
         "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException", "KMS.ThrottlingException",
     ]
+
+    /// Codes that say the request's temporary credentials have expired.
+    public static let expiredTokenCodes: Set<String> = ["ExpiredToken", "ExpiredTokenException"]
 
     /// Error codes that are worth retrying even when they come with a 4xx status.
     public static let transientCodes: Set<String> = [

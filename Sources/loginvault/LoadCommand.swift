@@ -23,6 +23,13 @@ struct LoadCommand: AsyncParsableCommand {
             user_logins, on a second session every --process-after staged messages (and \
             every --process-every seconds in follow mode), and once more at the end.
 
+            AWS credentials come from the AWS SDKs' chain: environment keys, web \
+            identity (EKS IRSA), the profile (static keys, role_arn with source_profile or \
+            credential_source, SSO after `aws sso login`, credential_process), container \
+            credentials (ECS, EKS Pod Identity), EC2 instance metadata. Temporary ones are \
+            refreshed before they expire. Example: AWS_PROFILE=loader loginvault load \
+            --queue login-events --follow. See docs/sqs.md.
+
             SIGINT or SIGTERM: stop receiving, finish the batches in flight (commit, \
             delete), make anything else visible again, exit 0.
 
@@ -95,7 +102,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "The AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region).")
     var region: String?
 
-    @Option(help: "The AWS profile in ~/.aws/credentials and ~/.aws/config (default: AWS_PROFILE, else default).")
+    @Option(help: "The AWS profile in ~/.aws/config and ~/.aws/credentials (default: AWS_PROFILE, else default); when given, the environment's keys and web identity are skipped. Credentials follow the AWS SDKs' chain: see docs/sqs.md.")
     var profile: String?
 
     @Flag(help: "Print the final summary as JSON on standard output.")
@@ -159,12 +166,15 @@ struct LoadCommand: AsyncParsableCommand {
                                         settings: settings, statistics: statistics, logger: logger)
                 runs = try await reporter.while { try await loader.run() }
             } else {
-                let configuration = try SQSConfiguration.resolve(endpointOverride: endpointURL, regionOverride: region,
-                                                                 profile: profile)
+                let configuration = try await SQSConfiguration.resolve(
+                    endpointOverride: endpointURL, regionOverride: region, profile: profile,
+                    logger: Logger(label: "loginvault.credentials", level: logger.logLevel))
+                logger.info("AWS credentials from \(configuration.credentialsSource); region \(configuration.region) from \(configuration.regionSource)")
                 let sqs = SQSClient(configuration: configuration, logger: Logger(label: "loginvault.sqs", level: logger.logLevel))
                 client = sqs
                 let queueURL = try await sqs.queueURL(for: queue!)
                 logger.info("loading \(queueURL) via \(configuration.endpoint.absoluteString)")
+                await RedrivePolicyCheck.report(client: sqs, queueURL: queueURL, maxReceives: settings.maxReceives, logger: logger)
                 let loader = QueueLoader(queue: SQSQueue(client: sqs, queueURL: queueURL, statistics: statistics, logger: logger),
                                          database: staging, settings: settings, statistics: statistics, logger: logger)
                 let signals = Task {

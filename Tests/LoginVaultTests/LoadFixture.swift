@@ -14,16 +14,17 @@ struct LoadFixture {
     let client: SQSClient
     let endpoint: String
 
-    static func make(_ label: String) async throws -> LoadFixture {
+    /// `queueAttributes` with `FifoQueue` makes a FIFO queue (its name ends in `.fifo`).
+    static func make(_ label: String, queueAttributes: [String: String] = [:]) async throws -> LoadFixture {
         let endpoint = try Integration.variable("LOGINVAULT_TEST_SQS_ENDPOINT")
         let database = try ScratchDatabase.create(label)
         let connection = try database.connect()
         let migrations = Integration.repositoryRoot.appendingPathComponent("sql/migrations")
         try Migrator(connection: connection, migrationsDirectory: migrations).migrate()
-        let configuration = try SQSConfiguration.resolve(environment: Self.awsEnvironment(endpoint))
+        let configuration = try await SQSConfiguration.resolve(environment: Self.awsEnvironment(endpoint))
         let client = SQSClient(configuration: configuration)
-        let queueName = "lv-\(label)-\(UInt32.random(in: 0...UInt32.max))"
-        let queueURL = try await client.createQueue(name: queueName)
+        let queueName = "lv-\(label)-\(UInt32.random(in: 0...UInt32.max))" + (queueAttributes["FifoQueue"] == "true" ? ".fifo" : "")
+        let queueURL = try await client.createQueue(name: queueName, attributes: queueAttributes)
         return LoadFixture(database: database, queueName: queueName, queueURL: queueURL, client: client, endpoint: endpoint)
     }
 
@@ -47,9 +48,12 @@ struct LoadFixture {
         ["load", "--queue", queueName, "--database", database.connectionString, "--log-level", "warning"] + arguments
     }
 
+    /// Sends in batches of 10; to a FIFO queue, in three message groups taking turns by batch.
     func send(_ bodies: [String]) async throws {
         for start in stride(from: 0, to: bodies.count, by: 10) {
-            let result = try await client.sendMessageBatch(queueURL: queueURL, bodies: Array(bodies[start..<min(start + 10, bodies.count)]))
+            let group = queueName.hasSuffix(".fifo") ? "group-\(start / 10 % 3)" : nil
+            let result = try await client.sendMessageBatch(queueURL: queueURL, bodies: Array(bodies[start..<min(start + 10, bodies.count)]),
+                                                           messageGroupId: group)
             precondition(result.failed.isEmpty, "send failed: \(result.failed)")
         }
     }
@@ -73,8 +77,8 @@ struct LoadFixture {
     }
 
     /// Runs `body` with a fixture, always cleaning up.
-    static func with(_ label: String, _ body: (LoadFixture) async throws -> Void) async throws {
-        let fixture = try await make(label)
+    static func with(_ label: String, queueAttributes: [String: String] = [:], _ body: (LoadFixture) async throws -> Void) async throws {
+        let fixture = try await make(label, queueAttributes: queueAttributes)
         do {
             try await body(fixture)
         } catch {

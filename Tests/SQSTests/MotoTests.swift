@@ -98,8 +98,8 @@ struct MotoTests {
     }
 
     @Test func longPollIsNotCutShortByTheRequestTimeout() async throws {
-        // The queue is made with the default timeout: only the poll is under test, and
-        // a loaded machine can take more than 1 s to answer CreateQueue.
+        // The queue is made with the usual timeout: moto, busy with the other suites, may take
+        // more than a second to create one, and that is not what this test is about.
         let queue = try await Integration.withClient(Integration.plainConfiguration()) { client in
             try await client.createQueue(name: Integration.queueName("emptypoll"))
         }

@@ -26,6 +26,11 @@ public enum LoginVaultExecutable {
         try start(arguments, environment: environment, stdin: stdin).wait()
     }
 
+    /// Runs `loginvault` like `run`, without blocking a cooperative thread while it runs.
+    public static func runDetached(_ arguments: [String], environment: [String: String?] = [:]) async throws -> Outcome {
+        try await start(arguments, environment: environment).finished()
+    }
+
     /// Starts `loginvault` without waiting for it.
     public static func start(_ arguments: [String], environment: [String: String?] = [:],
                              stdin: Data? = nil) throws -> Running {
@@ -72,6 +77,14 @@ public enum LoginVaultExecutable {
 
         /// Sends a signal (e.g. SIGTERM) to the process.
         public func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+
+        /// Waits for the process to end on a thread of its own, leaving the test's cooperative
+        /// threads (two on a two-core machine) free for the servers and fakes the process talks to.
+        public func finished() async -> Outcome {
+            await withCheckedContinuation { continuation in
+                Thread.detachNewThread { continuation.resume(returning: self.wait()) }
+            }
+        }
 
         /// Waits for the process to end and returns its outcome.
         public func wait() -> Outcome {

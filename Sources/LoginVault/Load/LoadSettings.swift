@@ -1,6 +1,7 @@
 /// How a `load` run behaves; the command line fills it in.
 public struct LoadSettings: Sendable {
-    /// `drain`: stop once the queue stays empty for a long poll. `follow`: run until stopped.
+    /// `drain`: stop once the queue stays empty for a long poll with none of this load's messages
+    /// in flight (not yet deleted or released). `follow`: run until stopped.
     public enum Mode: String, Sendable, CaseIterable {
         case drain, follow
     }

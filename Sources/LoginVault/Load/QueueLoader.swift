@@ -152,6 +152,7 @@ public final class QueueLoader: Sendable {
             // request left and before its answer arrived here: counting from now never overestimates how
             // long the message stays invisible, however slow the answer or this process is.
             let requestedAt = ContinuousClock.now
+            let inFlightWhenSent = inFlight.count
             do {
                 messages = try await queue.receive(maxMessages: wanted, waitTimeSeconds: settings.waitTimeSeconds,
                                                    visibilityTimeout: settings.visibilityTimeout)
@@ -174,7 +175,12 @@ public final class QueueLoader: Sendable {
             }
             giveBack(wanted - messages.count)
             if messages.isEmpty {
-                if settings.mode == .drain { return }
+                guard settings.mode == .drain else { continue }
+                // A FIFO queue withholds a message group while any of its messages is in flight:
+                // an empty answer means "drained" only if none of ours was in flight when the
+                // receive was sent (nor is now).
+                if inFlightWhenSent == 0 && inFlight.count == 0 { return }
+                try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
             let handles = messages.compactMap(\.receiptHandle)

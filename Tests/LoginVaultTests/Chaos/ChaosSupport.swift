@@ -164,7 +164,7 @@ struct ChaosQueue {
 
     static func create(_ label: String) async throws -> ChaosQueue {
         let endpoint = try ChaosProfile.endpoint()
-        let configuration = try SQSConfiguration.resolve(environment: awsEnvironment(endpoint))
+        let configuration = try await SQSConfiguration.resolve(environment: awsEnvironment(endpoint))
         let client = SQSClient(configuration: configuration)
         let name = "lv-chaos-\(label)-\(UInt32.random(in: 0...UInt32.max))"
         do {

@@ -155,4 +155,53 @@ struct SecretsTests {
                                    what: "\(secrets.count) secrets absent from \(places.count) places, and no sample PII in the server log")
         }
     }
+
+    /// Temporary credentials and the tokens that fetch them (container authorization token,
+    /// web identity token) never reach standard output or error, at the most verbose log level,
+    /// on success and on failure. (They are read from the environment and files, never argv.)
+    @Test func credentialChainSecretsNeverInOutputAtAnyLogLevel() async throws {
+        try await LoadFixture.with("chain-secrets") { fixture in
+            try await fixture.send(Array(try LoadFixture.sampleBodies.prefix(10)))
+            let authorizationToken = Self.randomSecret("authz-")
+            let webIdentityToken = Self.randomSecret("eyJwebid-")
+            let tokenFile = FileManager.default.temporaryDirectory.appendingPathComponent("lv-webid-\(UUID().uuidString)")
+            try webIdentityToken.write(to: tokenFile, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(at: tokenFile) }
+            var base = fixture.environment
+            for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] { base[name] = .some(nil) }
+            base["AWS_EC2_METADATA_DISABLED"] = "true"
+            let arguments = Array(fixture.loadArguments([]).dropLast(2)) + ["--log-level", "trace"]
+            #expect(!arguments.joined(separator: " ").contains(authorizationToken))
+
+            let container = FakeContainerCredentials(token: authorizationToken, lifetime: .seconds(3600))
+            var outputs: [(String, LoginVaultExecutable.Outcome)] = []
+            try await container.run { url in
+                var environment = base
+                environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = url.absoluteString + "/creds"
+                environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = authorizationToken
+                let loaded = try await LoginVaultExecutable.runDetached(arguments, environment: environment)
+                #expect(loaded.status == 0, "\(loaded.stderr)")
+                #expect(loaded.stderr.contains("AWS credentials from container credentials endpoint"))
+                outputs.append(("container, success", loaded))
+                environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = authorizationToken + "-wrong"
+                let refused = try await LoginVaultExecutable.runDetached(arguments, environment: environment)
+                #expect(refused.status != 0)
+                #expect(refused.stderr.contains("HTTP 403"), "\(refused.stderr)")
+                outputs.append(("container, refused", refused))
+            }
+            var environment = base
+            environment["AWS_WEB_IDENTITY_TOKEN_FILE"] = tokenFile.path
+            environment["AWS_ROLE_ARN"] = "arn:aws:iam::123456789012:role/secrets-test"
+            environment["AWS_ENDPOINT_URL_STS"] = fixture.endpoint
+            let web = try await LoginVaultExecutable.runDetached(arguments, environment: environment)
+            #expect(web.status == 0, "\(web.stderr)")
+            outputs.append(("web identity", web))
+            for (what, outcome) in outputs {
+                let text = outcome.stdout + outcome.stderr
+                for secret in [authorizationToken, webIdentityToken, "fake-secret-", "fake-session-token-", "Signature=", "X-Amz-Security-Token"] {
+                    #expect(!text.contains(secret), "\(what): \(secret) appears in the output")
+                }
+            }
+        }
+    }
 }
