@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite against the servers that with-servers.sh started:
-# the Swift tests (swift test) and the SQL tests (pgTAP, by pg_prove).
+# the Swift tests (swift test), the upgrade test (Tests/upgrade) and the SQL
+# tests (pgTAP, by pg_prove).
 # Every suite runs even when an earlier one fails; the exit status is non-zero
 # if any failed.
 set -uo pipefail
@@ -15,6 +16,9 @@ swift test --skip-build --skip ChaosTests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' |
 # which would upset the timing-sensitive tests above. `make chaos` runs the full profile.
 echo "== Chaos, quick profile (swift test --filter ChaosTests)"
 swift test --skip-build --filter ChaosTests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || status=1
+
+echo "== Upgrade equals fresh (Tests/upgrade)"
+Tests/upgrade/upgrade_equals_fresh.sh "$bin/loginvault" || status=1
 
 echo "== SQL tests (pgTAP, pg_prove)"
 db=loginvault_test

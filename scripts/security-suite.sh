@@ -34,8 +34,8 @@ PGOPTIONS="-c client_min_messages=warning" psql -qX -v ON_ERROR_STOP=1 \
   -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || status=1
 if "$bin/loginvault" migrate --database "dbname=$db" --migrations-dir sql/migrations --log-level warning >/dev/null \
    && psql -qX -d "$db" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pgtap' >/dev/null; then
-  PGDATABASE=$db pg_prove --verbose --ext .sql Tests/sql/50_roles.sql Tests/sql/60_reveal.sql \
-    Tests/sql/91_privilege_matrix.sql Tests/sql/92_mask_enumeration.sql >"$work/pgtap.log" 2>&1 || status=1
+  PGDATABASE=$db pg_prove --verbose --ext .sql Tests/sql/roles.sql Tests/sql/reveal.sql \
+    Tests/sql/privileges.sql Tests/sql/mask_enumeration.sql >"$work/pgtap.log" 2>&1 || status=1
   grep -E '^(Tests/|Files=|Result:)|^# privilege matrix|^not ok' "$work/pgtap.log"
 else
   echo "could not prepare $db for pgTAP" >&2
@@ -64,7 +64,7 @@ for path in sorted(glob.glob(os.path.join(work, "swift", "*.json"))):
 # each cover many attempts, so its attempts are counted instead of its assertions.
 pgtap_log = open(os.path.join(work, "pgtap.log"), encoding="utf-8", errors="replace").read() \
     if os.path.exists(os.path.join(work, "pgtap.log")) else ""
-for name in ["50_roles", "60_reveal", "91_privilege_matrix", "92_mask_enumeration"]:
+for name in ["roles", "reveal", "privileges", "mask_enumeration"]:
     section = re.search(r"Tests/sql/%s\.sql \.*\s*\n(.*?)(?=\nTests/sql/|\nAll tests|\nTest Summary|\Z)" % name,
                         pgtap_log, re.S)
     text = section.group(1) if section else ""
@@ -72,7 +72,7 @@ for name in ["50_roles", "60_reveal", "91_privilege_matrix", "92_mask_enumeratio
     nots = len(re.findall(r"^not ok \d+", text, re.M))
     ok = bool(section) and nots == 0 and oks > 0
     matrix = re.search(r"# privilege matrix: (\d+) attempts tried by (\d+) roles", text)
-    if name == "91_privilege_matrix" and matrix:
+    if name == "privileges" and matrix:
         # One assertion per role covers that role's attempts: count the attempts instead.
         attempts, roles = int(matrix.group(1)), int(matrix.group(2))
         checks, what = attempts + (oks - roles), \

@@ -52,6 +52,12 @@ public struct PostgresCopyWriter {
         }
     }
 
+    /// Binary format: a `bytea` field (or any type whose binary form is its bytes).
+    public mutating func append(bytes: [UInt8]) {
+        appendBigEndian(UInt32(bytes.count))
+        buffer.append(contentsOf: bytes)
+    }
+
     /// Binary format: an `integer` (int4) field; `nil` is SQL NULL.
     public mutating func append(int4 value: Int32?) {
         guard let value else { appendNull(); return }

@@ -199,7 +199,7 @@ struct LoadCommand: AsyncParsableCommand {
         let modeName = fromFile == nil ? (mode ?? .drain).rawValue : "file"
         var client: SQSClient?
         var staging: StagingDatabase?
-        var notices: [String] = []
+        var runs: [ProcessingRun] = []
         var requests: Int?
         var failure: (any Error)?
         do {
@@ -215,7 +215,7 @@ struct LoadCommand: AsyncParsableCommand {
             if let fromFile {
                 let loader = FileLoader(reader: MessageFileReader(path: fromFile, format: format ?? .auto), database: database,
                                         settings: settings, statistics: statistics, logger: logger)
-                notices = try await reporter.while { try await loader.run() }
+                runs = try await reporter.while { try await loader.run() }
             } else if let configuration {
                 let sqs = SQSClient(configuration: configuration, logger: Logger(label: "loginvault.sqs", level: logger.logLevel))
                 client = sqs
@@ -232,7 +232,7 @@ struct LoadCommand: AsyncParsableCommand {
                     }
                 }
                 defer { signals.cancel() }
-                notices = try await reporter.while { try await loader.run() }
+                runs = try await reporter.while { try await loader.run() }
                 requests = sqs.requestCount
             }
         } catch {
@@ -244,7 +244,7 @@ struct LoadCommand: AsyncParsableCommand {
             await staging.shutdown()
         }
         let summary = LoadSummary(mode: modeName, statistics: statistics.snapshot, elapsed: ContinuousClock.now - started,
-                                  queueRequests: requests ?? client?.requestCount, process: notices,
+                                  queueRequests: requests ?? client?.requestCount, runs: runs,
                                   error: failure.map(describe))
         guard let failure else {
             print(json ? summary.json : summary.text)

@@ -9,7 +9,8 @@ struct LoginVaultCommand: AsyncParsableCommand {
         discussion: """
             loginvault only moves raw JSON from an SQS queue into the raw_logins staging \
             table; the masking, validation and upsert into user_logins happen inside \
-            PostgreSQL (sql/migrations), where a DBA can read and run them.
+            PostgreSQL (sql/definitions, one file per concern, over the tables of \
+            sql/migrations), where a DBA can read and run them.
 
             Connections follow libpq: --database takes a connection string or URI, \
             else DATABASE_URL, else the PG* variables, ~/.pgpass and service files.

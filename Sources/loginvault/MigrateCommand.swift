@@ -1,9 +1,11 @@
 import ArgumentParser
 import Foundation
 import LoginVault
+import Logging
 import Postgres
 
-/// `loginvault migrate`: applies the versioned SQL of sql/migrations.
+/// `loginvault migrate`: applies the versioned SQL of sql/migrations, then the
+/// changed files of sql/definitions.
 struct MigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "migrate",
@@ -13,6 +15,18 @@ struct MigrateCommand: ParsableCommand {
             in version order, inside a transaction: a failing one is rolled back completely \
             and stops the run. What was applied is recorded in loginvault.schema_migrations \
             (version, description, sha256 checksum, who, when, how long).
+
+            Then the current definitions, sql/definitions/NN_concern.sql (functions, \
+            procedures, grants; found beside the migrations directory): from the first \
+            file that is new or changed since it was applied, that file and every later \
+            one, in name order, in one transaction, recorded in \
+            loginvault.schema_definitions. A changed definitions file is not drift. \
+            Checksums ignore SQL comments: correcting a comment is not a change.
+
+            Examples:
+              loginvault migrate --database "$DATABASE_URL"
+              loginvault migrate status --check
+              loginvault migrate --target 18   # versions up to 0018 only, no definitions
 
             Two migrate processes at once are safe: an advisory lock makes the second \
             wait, then find nothing to do. An applied file that changed or disappeared \
@@ -31,6 +45,11 @@ struct MigrateCommand: ParsableCommand {
     @Flag(help: "Show what would be applied, change nothing.")
     var dryRun = false
 
+    @Option(help: ArgumentHelp(
+        "Apply the versioned migrations up to this version only, and no definitions.",
+        discussion: "To reproduce an older install (e.g. in an upgrade test).", valueName: "version"))
+    var target: Int?
+
     @Flag(help: ArgumentHelp(
         "Accept applied files that changed (record their new checksum) or disappeared (forget them), then migrate.",
         discussion: "Use only when the change is harmless (a comment): the database is not changed to match."))
@@ -41,20 +60,25 @@ struct MigrateCommand: ParsableCommand {
         do {
             let directory = try location.directory()
             let migrations = try MigrationDirectory.load(directory)
+            let definitions = try location.definitions(besides: directory, logger: logger)
             let connection = try database.connect()
             connection.onNotice = { notice in logger.info("\(notice.severity): \(notice.message)") }
-            let migrator = Migrator(connection: connection, migrations: migrations, logger: logger)
-            let report = try migrator.migrate(dryRun: dryRun, repair: repair)
+            let migrator = Migrator(connection: connection, migrations: migrations, definitions: definitions, logger: logger)
+            let report = try migrator.migrate(dryRun: dryRun, repair: repair, target: target)
             for state in report.repaired {
                 print("repaired  \(state.fileName) (\(state.status.rawValue))")
             }
+            let verb = dryRun ? "would apply" : "applied"
             if report.applied.isEmpty {
-                print("Nothing to migrate: all \(migrations.count) migrations of \(directory.path) are applied.")
+                print("Nothing to migrate: all \(target.map { "\(min($0, migrations.count)) of the " } ?? "")\(migrations.count) migrations of \(directory.path) are applied.")
             } else {
-                let verb = dryRun ? "would apply" : "applied"
                 for migration in report.applied { print("\(verb)  \(migration.fileName)") }
                 print(dryRun ? "Dry run: \(report.applied.count) pending, nothing changed."
                              : "Applied \(report.applied.count) migration(s).")
+            }
+            for definition in report.appliedDefinitions { print("\(verb)  definitions/\(definition.fileName)") }
+            if !report.appliedDefinitions.isEmpty, !dryRun {
+                print("Applied \(report.appliedDefinitions.count) definitions file(s).")
             }
         } catch {
             throw fail(error)
@@ -67,6 +91,8 @@ struct MigrationsLocationOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "The directory of NNNN_description.sql files.",
         discussion: """
+            The current definitions are read from its sibling directory `definitions` \
+            (sql/migrations and sql/definitions). \
             Default: LOGINVAULT_MIGRATIONS_DIR, else <prefix>/share/loginvault/sql/migrations \
             next to the installed executable, else the sql/migrations of the source tree \
             it was built in, else ./sql/migrations.
@@ -76,6 +102,14 @@ struct MigrationsLocationOptions: ParsableArguments {
 
     func directory() throws -> URL {
         try MigrationDirectory.locate(explicit: migrationsDir)
+    }
+
+    /// The definitions files of the sibling `definitions` directory.
+    func definitions(besides directory: URL, logger: Logger) throws -> [Definition] {
+        let place = MigrationDirectory.definitionsDirectory(besides: directory)
+        let found = try MigrationDirectory.loadDefinitions(place)
+        if found.isEmpty { logger.warning("no definitions in \(place.path): only versioned migrations are applied") }
+        return found
     }
 }
 
@@ -97,16 +131,28 @@ struct MigrateStatusCommand: ParsableCommand {
     func run() throws {
         let logger = logging.makeLogger("loginvault.migrate")
         let states: [MigrationState]
+        let definitionStates: [DefinitionState]
         do {
-            let migrations = try MigrationDirectory.load(try location.directory())
+            let directory = try location.directory()
+            let migrations = try MigrationDirectory.load(directory)
+            let definitions = try location.definitions(besides: directory, logger: logger)
             let connection = try database.connect()
-            states = try Migrator(connection: connection, migrations: migrations, logger: logger).status()
+            let migrator = Migrator(connection: connection, migrations: migrations, definitions: definitions, logger: logger)
+            states = try migrator.status()
+            definitionStates = try migrator.definitionStatus()
         } catch {
             throw fail(error)
         }
         print(MigrationStatusTable.render(states))
+        if !definitionStates.isEmpty {
+            print("")
+            print(MigrationStatusTable.render(definitionStates))
+        }
         if states.contains(where: { $0.status == .changed || $0.status == .missing }) { throw ExitCodes.drift }
-        if check, states.contains(where: { $0.status == .pending }) { throw ExitCodes.pending }
+        if check, states.contains(where: { $0.status == .pending })
+            || definitionStates.contains(where: { $0.status == .pending || $0.status == .changed }) {
+            throw ExitCodes.pending
+        }
     }
 }
 
@@ -119,6 +165,27 @@ enum MigrationStatusTable {
              state.appliedAt ?? "-", state.appliedBy ?? "-",
              state.executionMilliseconds.map { "\($0) ms" } ?? "-"]
         }
+        let counts = Dictionary(grouping: states, by: \.status).mapValues(\.count)
+        let summary = [MigrationState.Status.applied, .pending, .changed, .missing]
+            .map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+        return table(header: header, rows: rows) + "\n\(summary)"
+    }
+
+    /// The definitions files: applied, pending (new), changed (applied again by
+    /// the next migrate) or missing.
+    static func render(_ states: [DefinitionState]) -> String {
+        let header = ["DEFINITIONS", "STATE", "APPLIED AT (UTC)", "BY", "TIME"]
+        let rows = states.map { state in
+            [state.fileName, state.status.rawValue, state.appliedAt ?? "-", state.appliedBy ?? "-",
+             state.executionMilliseconds.map { "\($0) ms" } ?? "-"]
+        }
+        let counts = Dictionary(grouping: states, by: \.status).mapValues(\.count)
+        let summary = [DefinitionState.Status.applied, .pending, .changed, .missing]
+            .map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
+        return table(header: header, rows: rows) + "\n\(summary)"
+    }
+
+    private static func table(header: [String], rows: [[String]]) -> String {
         let widths = header.indices.map { column in
             ([header] + rows).map { $0[column].count }.max() ?? 0
         }
@@ -126,9 +193,6 @@ enum MigrationStatusTable {
             zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
                 .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
         }
-        let counts = Dictionary(grouping: states, by: \.status).mapValues(\.count)
-        let summary = [MigrationState.Status.applied, .pending, .changed, .missing]
-            .map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", ")
-        return ([line(header)] + rows.map(line)).joined(separator: "\n") + "\n\(summary)"
+        return ([line(header)] + rows.map(line)).joined(separator: "\n")
     }
 }

@@ -53,6 +53,12 @@ struct LoadCommandTests {
             }
             #expect(taken.count == notices.count)
             #expect(taken.reduce(0, +) == 300, "\(notices)")
+            // The same runs as values: their run-log rows (ProcessingRun), not parsed text.
+            let runs = try #require(summary?["process_runs"] as? [[String: Any]])
+            #expect(runs.count == notices.count)
+            #expect(runs.compactMap { $0["staged"] as? Int }.reduce(0, +) == 300)
+            #expect(Set(runs.compactMap { $0["run_id"] as? Int }).count == runs.count)
+            #expect(runs.allSatisfy { $0["finished_at"] is String && $0["upserted"] is Int })
             #expect(try fixture.count("SELECT count(*) FROM user_logins") == 300)
             #expect(try fixture.count("SELECT count(DISTINCT message_id) FROM user_logins") == 300)
             #expect(try fixture.count("SELECT count(*) FROM raw_logins") == 0)
@@ -184,8 +190,8 @@ struct LoadCommandTests {
     @Test func fromStandardInputAsJSONLines() async throws {
         try await ScratchDatabase.with("stdin") { db in
             let connection = try db.connect()
-            let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
-            try Migrator(connection: connection, migrations: migrations).migrate()
+            let migrations = Integration.repositoryRoot.appendingPathComponent("sql/migrations")
+            try Migrator(connection: connection, migrationsDirectory: migrations).migrate()
             let lines = try LoadFixture.sampleBodies.prefix(5).joined(separator: "\n") + "\nnot json\n"
             let outcome = try LoginVaultExecutable.run(
                 ["load", "--from-file", "-", "--database", db.connectionString, "--json"], stdin: Data(lines.utf8))

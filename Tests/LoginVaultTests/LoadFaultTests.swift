@@ -41,8 +41,8 @@ struct LoadFaultTests {
         defer { Task { await fixture.tearDown() } }
         let database = cluster.connectionString()
         let admin = try PostgresConnection(database)
-        let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
-        try Migrator(connection: admin, migrations: migrations).migrate()
+        let migrations = Integration.repositoryRoot.appendingPathComponent("sql/migrations")
+        try Migrator(connection: admin, migrationsDirectory: migrations).migrate()
         try admin.runScript(Self.slowStaging)
         admin.close()
         try await fixture.send(try Self.bodies(100))

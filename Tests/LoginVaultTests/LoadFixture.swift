@@ -18,8 +18,8 @@ struct LoadFixture {
         let endpoint = try Integration.variable("LOGINVAULT_TEST_SQS_ENDPOINT")
         let database = try ScratchDatabase.create(label)
         let connection = try database.connect()
-        let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
-        try Migrator(connection: connection, migrations: migrations).migrate()
+        let migrations = Integration.repositoryRoot.appendingPathComponent("sql/migrations")
+        try Migrator(connection: connection, migrationsDirectory: migrations).migrate()
         let configuration = try SQSConfiguration.resolve(environment: Self.awsEnvironment(endpoint))
         let client = SQSClient(configuration: configuration)
         let queueName = "lv-\(label)-\(UInt32.random(in: 0...UInt32.max))"

@@ -67,6 +67,32 @@ struct MigrateCommandTests {
         }
     }
 
+    @Test func definitionsBesideTheMigrationsAreAppliedAndShown() async throws {
+        try await ScratchDatabase.with("clidefs") { db in
+            let files = try MigrationFiles(["0001_a.sql": "CREATE TABLE a (id int);"], definitions: [
+                "10_count.sql": "CREATE OR REPLACE FUNCTION a_count() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM a $$;",
+            ])
+            let args = ["--database", db.connectionString, "--migrations-dir", files.url.path]
+            let upTo = try LoginVaultExecutable.run(["migrate", "--target", "1"] + args)
+            #expect(upTo.status == 0, "\(upTo.stderr)")
+            #expect(!upTo.stdout.contains("definitions/"))
+            let pending = try LoginVaultExecutable.run(["migrate", "status", "--check"] + args)
+            #expect(pending.status == 3)
+            #expect(pending.stdout.contains("DEFINITIONS") && pending.stdout.contains("10_count.sql"))
+
+            let applied = try LoginVaultExecutable.run(["migrate"] + args)
+            #expect(applied.status == 0, "\(applied.stderr)")
+            #expect(applied.stdout.contains("applied  definitions/10_count.sql"))
+            #expect(try LoginVaultExecutable.run(["migrate", "status", "--check"] + args).status == 0)
+
+            try files.writeDefinition("10_count.sql",
+                "CREATE OR REPLACE FUNCTION a_count() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) + 0 FROM a $$;")
+            let changed = try LoginVaultExecutable.run(["migrate", "status", "--check"] + args)
+            #expect(changed.status == 3, "a changed definition is pending, not drift")
+            #expect(changed.stdout.contains("1 changed"))
+        }
+    }
+
     @Test func passwordOnTheCommandLineIsRefused() throws {
         let outcome = try LoginVaultExecutable.run(["migrate", "--database", "postgresql://u:hunter2@127.0.0.1/x"])
         #expect(outcome.status == 64)
@@ -83,7 +109,8 @@ struct MigrateCommandTests {
     @Test func helpExplainsEveryOption() throws {
         let help = try LoginVaultExecutable.run(["migrate", "--help"])
         #expect(help.status == 0)
-        for option in ["--database", "--migrations-dir", "--log-level", "--dry-run", "--repair", "status", "Exit codes"] {
+        for option in ["--database", "--migrations-dir", "--target", "definitions", "--log-level", "--dry-run", "--repair",
+                       "status", "Exit codes"] {
             #expect(help.stdout.contains(option), "\(option) is not explained")
         }
     }

@@ -3,15 +3,25 @@ import Foundation
 import TestSupport
 import Testing
 
-/// A throwaway directory of migration files.
+/// A throwaway directory of migration files (`<tmp>/lv-sql-<uuid>/migrations`),
+/// with an optional sibling `definitions` directory.
 struct MigrationFiles {
     let url: URL
+    var definitionsURL: URL { url.deletingLastPathComponent().appendingPathComponent("definitions") }
 
-    init(_ files: [String: String]) throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("lv-migrations-\(UUID().uuidString)")
+    init(_ files: [String: String], definitions: [String: String] = [:]) throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("lv-sql-\(UUID().uuidString)/migrations")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         for (name, sql) in files { try write(name, sql) }
+        for (name, sql) in definitions { try writeDefinition(name, sql) }
     }
+
+    func writeDefinition(_ name: String, _ sql: String) throws {
+        try FileManager.default.createDirectory(at: definitionsURL, withIntermediateDirectories: true)
+        try Data(sql.utf8).write(to: definitionsURL.appendingPathComponent(name))
+    }
+
+    func loadDefinitions() throws -> [Definition] { try MigrationDirectory.loadDefinitions(definitionsURL) }
 
     func write(_ name: String, _ sql: String) throws {
         try Data(sql.utf8).write(to: url.appendingPathComponent(name))
@@ -38,10 +48,42 @@ struct MigrationFilesTests {
         #expect(migrations[0].checksum != migrations[1].checksum)
     }
 
-    @Test func checksumIsSHA256OfTheBytes() throws {
-        let files = try MigrationFiles(["0001_a.sql": "abc"])
+    @Test func checksumIsSHA256OfTheSQLWithoutComments() throws {
+        let files = try MigrationFiles(["0001_a.sql": "abc", "0002_b.sql": "-- a header\nabc  -- why\n/* old /* nested */ note */\n\n"])
+        let migrations = try files.load()
         // The well-known SHA-256 of "abc".
-        #expect(try files.load()[0].checksum == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(migrations[0].checksum == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(migrations[1].checksum == migrations[0].checksum)
+        #expect(migrations[1].fullTextChecksum != migrations[0].fullTextChecksum)
+    }
+
+    @Test func commentsInsideQuotesAndBodiesCount() {
+        #expect(SQLText.withoutComments("SELECT '-- kept', \"a--b\" -- dropped") == "SELECT '-- kept', \"a--b\"")
+        #expect(SQLText.withoutComments("SELECT 'it''s -- kept'") == "SELECT 'it''s -- kept'")
+        #expect(SQLText.withoutComments("SELECT E'\\' -- x' -- dropped") == "SELECT E'\\' -- x'")
+        let body = "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $fn$\n  -- in the body\n  SELECT 1\n$fn$; -- after"
+        #expect(SQLText.withoutComments(body) == "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $fn$\n  -- in the body\n  SELECT 1\n$fn$;")
+        #expect(SQLText.checksum("SELECT $1 -- x") == SQLText.checksum("SELECT $1"))
+        #expect(SQLText.checksum("SELECT 2") != SQLText.checksum("SELECT 1"))
+    }
+
+    @Test func definitionsLoadInNameOrderAndNeedANumberedName() throws {
+        let files = try MigrationFiles(["0001_a.sql": ""], definitions: ["20_b.sql": "", "10_a.sql": "", "README.md": ""])
+        #expect(try files.loadDefinitions().map(\.fileName) == ["10_a.sql", "20_b.sql"])
+        try files.writeDefinition("processing.sql", "")
+        let error = try #require(throws: MigrationError.self) { try files.loadDefinitions() }
+        #expect(error.description.contains("processing.sql"))
+        #expect(try MigrationDirectory.loadDefinitions(files.url.appendingPathComponent("nowhere")).isEmpty)
+    }
+
+    @Test func theProjectsMigrationsKeepTheirLegacyChecksumsOrSQL() throws {
+        // Every project migration either still has its old full text, or only
+        // its comments changed (its legacy checksum is listed). The upgrade test
+        // (Tests/upgrade) proves the SQL of the listed ones is unchanged.
+        let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
+        for migration in migrations where migration.version <= 18 {
+            #expect(LegacyChecksums.fullText[migration.version] != nil, "\(migration.fileName)")
+        }
     }
 
     @Test func gapIsAnError() throws {

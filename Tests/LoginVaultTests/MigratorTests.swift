@@ -130,9 +130,91 @@ struct MigratorTests {
             let migrations = try MigrationDirectory.load(dir)
             #expect(!migrations.isEmpty)
             let connection = try db.connect()
-            let report = try Migrator(connection: connection, migrations: migrations).migrate()
+            let report = try Migrator(connection: connection, migrationsDirectory: dir).migrate()
             #expect(report.applied.count == migrations.count)
-            #expect(try Migrator(connection: connection, migrations: migrations).migrate().applied.isEmpty)
+            #expect(!report.appliedDefinitions.isEmpty)
+            let again = try Migrator(connection: connection, migrationsDirectory: dir).migrate()
+            #expect(again.applied.isEmpty && again.appliedDefinitions.isEmpty)
+        }
+    }
+
+    @Test func definitionsApplyAfterTheMigrationsThenOnlyWhenChanged() async throws {
+        try await ScratchDatabase.with("definitions") { db in
+            let files = try MigrationFiles(["0001_table.sql": "CREATE TABLE things (id int);"], definitions: [
+                "10_count.sql": "-- how many\nCREATE OR REPLACE FUNCTION thing_count() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM things $$;",
+                "90_grants.sql": "REVOKE ALL ON FUNCTION thing_count() FROM PUBLIC;",
+            ])
+            let connection = try db.connect()
+            func migrator() throws -> Migrator {
+                Migrator(connection: connection, migrations: try files.load(), definitions: try files.loadDefinitions())
+            }
+            #expect(try migrator().migrate(target: 1).appliedDefinitions.isEmpty)
+            #expect(try connection.query("SELECT to_regproc('thing_count') IS NULL").first?[0].bool == true)
+
+            let first = try migrator().migrate()
+            #expect(first.appliedDefinitions.map(\.fileName) == ["10_count.sql", "90_grants.sql"])
+            #expect(try connection.query("SELECT thing_count()").first?[0].int == 0)
+            #expect(try migrator().definitionStatus().allSatisfy { $0.status == .applied })
+            #expect(try migrator().migrate().appliedDefinitions.isEmpty)
+
+            // A comment is not a change; a statement is, and the files after it follow.
+            try files.writeDefinition("90_grants.sql", "-- the grants\nREVOKE ALL ON FUNCTION thing_count() FROM PUBLIC;")
+            #expect(try migrator().migrate().appliedDefinitions.isEmpty)
+            try files.writeDefinition("10_count.sql",
+                "CREATE OR REPLACE FUNCTION thing_count() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) + 1 FROM things $$;")
+            #expect(try migrator().definitionStatus().map(\.status) == [.changed, .applied])
+            let again = try migrator().migrate()
+            #expect(again.appliedDefinitions.map(\.fileName) == ["10_count.sql", "90_grants.sql"])
+            #expect(try connection.query("SELECT thing_count()").first?[0].int == 1)
+            #expect(try migrator().migrate().appliedDefinitions.isEmpty)
+
+            // A failing definitions file rolls back the whole set and names the file.
+            try files.writeDefinition("10_count.sql", "CREATE OR REPLACE FUNCTION thing_count() RETURNS bigint LANGUAGE sql AS $$ SELECT 7 $$;")
+            try files.writeDefinition("90_grants.sql", "GRANT EXECUTE ON FUNCTION no_such_function() TO PUBLIC;")
+            let error = try #require(throws: MigrationError.self) { try migrator().migrate() }
+            #expect(error.description.contains("definitions/90_grants.sql"))
+            #expect(try connection.query("SELECT thing_count()").first?[0].int == 1)
+        }
+    }
+
+    @Test func aLegacyFullTextChecksumIsAcceptedButARealChangeIsDrift() async throws {
+        try await ScratchDatabase.with("legacy") { db in
+            let files = try MigrationFiles(["0001_table.sql": "-- things\nCREATE TABLE things (id int);"])
+            let connection = try db.connect()
+            try Migrator(connection: connection, migrations: try files.load()).migrate()
+            // What a migrate from before comment-free checksums recorded.
+            let legacy = try files.load()[0].fullTextChecksum
+            try connection.query("UPDATE loginvault.schema_migrations SET checksum = $1", [.text(legacy)])
+            #expect(try Migrator(connection: connection, migrations: try files.load()).status().map(\.status) == [.applied])
+
+            // An old full-text checksum of a file edited since is known only for the
+            // project's own files (LegacyChecksums); here it is drift. Today's
+            // checksum ignores the corrected comment.
+            try files.write("0001_table.sql", "-- things, corrected\nCREATE TABLE things (id int);")
+            try connection.query("UPDATE loginvault.schema_migrations SET checksum = $1", [.text(legacy)])
+            #expect(try Migrator(connection: connection, migrations: try files.load()).status().map(\.status) == [.changed])
+            try connection.query("UPDATE loginvault.schema_migrations SET checksum = $1", [.text(try files.load()[0].checksum)])
+            #expect(try Migrator(connection: connection, migrations: try files.load()).migrate().applied.isEmpty)
+
+            try files.write("0001_table.sql", "-- things\nCREATE TABLE things (id bigint);")
+            let error = try #require(throws: MigrationError.self) {
+                try Migrator(connection: connection, migrations: try files.load()).migrate()
+            }
+            #expect(error.description.contains("0001_table.sql"))
+        }
+    }
+
+    @Test func aLegacyChecksumOfTheProjectIsUpgradedSilently() async throws {
+        try await ScratchDatabase.with("legacyproject") { db in
+            let dir = Integration.repositoryRoot.appendingPathComponent("sql/migrations")
+            let connection = try db.connect()
+            let migrator = try Migrator(connection: connection, migrationsDirectory: dir)
+            try migrator.migrate(target: 3)
+            try connection.query("UPDATE loginvault.schema_migrations SET checksum = $1 WHERE version = 1",
+                                 [.text(LegacyChecksums.fullText[1]!)])
+            try migrator.migrate()
+            let recorded = try connection.query("SELECT checksum FROM loginvault.schema_migrations WHERE version = 1").first?[0].string
+            #expect(recorded == (try MigrationDirectory.load(dir))[0].checksum)
         }
     }
 }

@@ -6,14 +6,14 @@ import TestSupport
 import Testing
 
 /// The staging session against a real PostgreSQL: the plain-INSERT fast path of
-/// stage_incoming_logins (0016) and what happens when it cannot be taken.
+/// stage_incoming_logins (sql/definitions/40_staging.sql) and what happens when it cannot be taken.
 @Suite("Staging database", .enabled(if: Integration.postgres))
 struct StagingDatabaseTests {
     static func migrated(_ label: String, _ body: (ScratchDatabase) async throws -> Void) async throws {
         try await ScratchDatabase.with(label) { database in
             let connection = try database.connect()
-            let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
-            try Migrator(connection: connection, migrations: migrations).migrate()
+            let migrations = Integration.repositoryRoot.appendingPathComponent("sql/migrations")
+            try Migrator(connection: connection, migrationsDirectory: migrations).migrate()
             connection.close()
             try await body(database)
         }
@@ -59,6 +59,30 @@ struct StagingDatabaseTests {
                         .first?[0].bool == true, "sent_at arrives to the microsecond (binary COPY)")
             #expect(try check.query("SELECT string_agg(message_id || ':' || reason, ',' ORDER BY message_id) FROM rejected_logins")
                         .first?[0].string == "f:invalid_json,g:unsupported_unicode_escape")
+        } }
+    }
+
+    /// The database judges what Swift used to: poison, a NUL byte, invalid UTF-8.
+    /// Every body travels by COPY, none as a bind parameter.
+    @Test func poisonNulBytesAndInvalidUTF8AreJudgedInTheDatabase() async throws {
+        try await Self.migrated("staging_judged") { database in try await Self.withStaging(database) { staging in
+            let batch = Self.messages(["ok"]) + [
+                IncomingMessage(messageId: "poison", body: #"{"user_id":"p"}"#, receiveCount: 11),
+                IncomingMessage(messageId: "nul", body: "{\"user_id\":\"n\u{0}\"}", receiveCount: 1),
+                IncomingMessage(messageId: "utf8", rawBody: .bytes(Array(#"{"user_id":""#.utf8) + [0xFF] + Array(#""}"#.utf8))),
+            ]
+            #expect(try await staging.stage(batch, maxReceives: 10) == StagingOutcome(staged: 1, quarantined: 3))
+            // Again: each is already quarantined or staged.
+            #expect(try await staging.stage(batch, maxReceives: 10) == StagingOutcome(duplicates: 4))
+            let check = try database.connect()
+            let rows = try check.query("""
+                SELECT string_agg(r.message_id || ':' || r.reason || ':' || q.body, ',' ORDER BY r.message_id)
+                FROM rejected_logins r CROSS JOIN LATERAL reveal_rejected_login(r.message_id) q
+                """).first?[0].string
+            #expect(rows == #"nul:nul_byte:{"user_id":"n "},poison:too_many_receives:{"user_id":"p"},utf8:invalid_utf8:{"user_id":"\377"}"#)
+            // No maxReceives: a high receive count is no reason.
+            #expect(try await staging.stage([IncomingMessage(messageId: "many", body: "{}", receiveCount: 99)], maxReceives: nil)
+                    == StagingOutcome(staged: 1))
         } }
     }
 

@@ -16,8 +16,8 @@ scripts/pg-cluster.sh start "$dir"
 source "$dir/env"
 export PGDATABASE=loginvault_bench
 psql -X -q -d postgres -v ON_ERROR_STOP=1 -c "CREATE DATABASE loginvault_bench"
-for f in sql/migrations/*.sql; do
-  psql -X -q -v ON_ERROR_STOP=1 -1 -f "$f" >/dev/null 2>&1 || { echo "migration $f failed" >&2; psql -X -q -v ON_ERROR_STOP=1 -1 -f "$f"; exit 1; }
+for f in sql/migrations/*.sql sql/definitions/*.sql; do
+  psql -X -q -v ON_ERROR_STOP=1 -1 -f "$f" >/dev/null 2>&1 || { echo "$f failed" >&2; psql -X -q -v ON_ERROR_STOP=1 -1 -f "$f"; exit 1; }
 done
 echo "PostgreSQL $(psql -XAtc 'SHOW server_version'), $(nproc) cores, fsync=$(psql -XAtc 'SHOW fsync'), N=${BENCH_N:-100000}"
 psql -X -q -v ON_ERROR_STOP=1 -v n="${BENCH_N:-100000}" -v batch_size="${BENCH_BATCH_SIZE:-10000}" -f bench/sql/bench.sql

@@ -2,9 +2,11 @@
 --
 -- Public interface (reachable with the default search_path): the tables
 -- raw_logins, user_logins, rejected_logins, the procedure process_raw_logins
--- and the functions stage_raw_login, quarantine_raw_login, reveal_user_login.
--- Everything else (keys, helpers, run log, audit log, migration history) lives
--- in the `loginvault` schema, which no one but its owner can create objects in.
+-- and the functions stage_incoming_logins, stage_raw_login,
+-- quarantine_raw_login, reveal_user_login and reveal_rejected_login (their
+-- current definitions: sql/definitions/). Everything else (keys, helpers, run
+-- log, audit log, migration history) lives in the `loginvault` schema, which
+-- no one but its owner can create objects in.
 --
 -- pgcrypto is installed into `loginvault` so that every SECURITY DEFINER
 -- function can pin `search_path = pg_catalog, loginvault, pg_temp` and still
@@ -36,5 +38,6 @@ END
 $$;
 
 -- Functions are executable by PUBLIC by default. Nothing in loginvault should
--- be: 0014_privileges.sql grants EXECUTE to exactly the roles that need it.
+-- be: sql/definitions/90_privileges.sql grants EXECUTE to exactly the roles
+-- that need it.
 ALTER DEFAULT PRIVILEGES IN SCHEMA loginvault REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;

@@ -3,7 +3,7 @@
 --
 -- Roles are cluster-wide, so another database of the same cluster may have
 -- created them already: create each one only if it is missing. What they may
--- do is granted per database, in 0014_privileges.sql.
+-- do is granted per database, in sql/definitions/90_privileges.sql.
 
 DO $$
 DECLARE

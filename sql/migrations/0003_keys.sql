@@ -1,5 +1,8 @@
 -- 0003: the secret keys.
 --
+-- The functions defined here are history: the current definitions are in
+-- sql/definitions/10_keys.sql.
+--
 -- Two kinds of key, both 32 random bytes:
 --   mask  the HMAC-SHA256 key behind masked_ip / masked_device_id. There is
 --         exactly one, forever: changing it would change every mask and break

@@ -1,6 +1,9 @@
 -- 0005: user_logins, the masked table analysts read, and the encrypted
 -- originals behind it.
 --
+-- The functions defined here are history: the current definitions are in
+-- sql/definitions/60_originals.sql (the trigger functions).
+--
 -- The first seven columns keep the names and order of the original DDL, so
 -- `SELECT * FROM user_logins` looks as expected; the sizes are the original
 -- varchar sizes. Two changes: app_version is text (the original integer

@@ -3,12 +3,9 @@
 -- Every message that cannot become a user_logins row ends here, with a
 -- machine-readable reason. The body is stored encrypted, never in plain text:
 -- a broken message can still carry PII. Reasons are lowercase codes, with the
--- offending field after a colon where there is one:
---   invalid_json, unsupported_unicode_escape (\u0000), invalid_unicode_surrogate,
---   json_too_complex, empty_body                     -- from stage_raw_login
---   not_an_object, missing_user_id, invalid_ip,
---   wrong_type:<field>, too_long:<field>             -- from process_raw_logins
---   too_many_receives (or any code a caller passes)  -- from quarantine_raw_login
+-- offending field after a colon where there is one (wrong_type:ip). The list
+-- of codes, each with its meaning and where it is decided, is
+-- loginvault.quarantine_reasons() in sql/definitions/30_quarantine.sql.
 
 CREATE TABLE IF NOT EXISTS public.rejected_logins (
   reject_id      bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,5 +1,8 @@
 -- 0008: normalisation and masking helpers.
 --
+-- The functions defined here are history: the current definitions are in
+-- sql/definitions/20_masking.sql.
+--
 -- Masks must be equal exactly when the values are "the same", so values are
 -- normalised before hashing:
 --   * device id: leading/trailing whitespace (space, tab, CR, LF) removed;

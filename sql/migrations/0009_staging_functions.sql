@@ -1,13 +1,12 @@
--- 0009: the loader's two entry points besides its plain INSERT into raw_logins.
+-- 0009: quarantine_raw_login and stage_raw_login, the first staging
+-- functions.
 --
--- The loader's fast path is COPY into a temp table, then
---   INSERT INTO raw_logins (message_id, body, sent_at, receive_count)
---   SELECT message_id, body::jsonb, sent_at, receive_count FROM tmp
---   ON CONFLICT (message_id) DO NOTHING;
--- If the cast fails for the batch, it calls stage_raw_login() per message,
--- which decides inside the database what is JSON and what is not, and never
--- raises for bad content. Both functions are SECURITY DEFINER: the loader may
--- not read the keys or write rejected_logins itself.
+-- stage_raw_login() stages one message, deciding inside the database what is
+-- JSON and what is not, and never raises for bad content. Both functions are
+-- SECURITY DEFINER: the loader may not read the keys or write
+-- rejected_logins itself. How the loader stages today (COPY into a temp
+-- table, then stage_incoming_logins()) and the current definitions:
+-- sql/definitions/30_quarantine.sql and 40_staging.sql.
 
 -- quarantine_raw_login: store a message in rejected_logins, body encrypted,
 -- with a machine-readable reason (lowercase code, e.g. 'too_many_receives').

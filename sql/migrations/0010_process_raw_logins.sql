@@ -1,6 +1,9 @@
 -- 0010: process_raw_logins, the procedure that turns staging rows into
 -- masked user_logins rows (or quarantined rejects).
 --
+-- The functions defined here are history: the current definitions are in
+-- sql/definitions/50_processing.sql.
+--
 -- Shape:
 --   CALL process_raw_logins(batch_size)         -- SECURITY INVOKER, COMMITs
 --     loginvault.begin_process_run(batch_size)  -- a run log row, committed

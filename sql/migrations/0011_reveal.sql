@@ -1,5 +1,8 @@
 -- 0011: recovering the originals, for the PII admin role only, audited.
 --
+-- The functions defined here are history: the current definitions are in
+-- sql/definitions/70_reveal.sql.
+--
 -- Every call writes who (session_user: the login role, even after SET ROLE),
 -- when and which row to loginvault.reveal_audit, whether the
 -- row exists or not. The audit row is part of the caller's transaction, so a

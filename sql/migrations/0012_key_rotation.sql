@@ -1,5 +1,8 @@
 -- 0012: data-key rotation.
 --
+-- The functions defined here are history: the current definitions are in
+-- sql/definitions/80_rotation.sql (and 10_keys.sql for the key guard).
+--
 --   CALL loginvault.rotate_data_key();            -- new random key
 --   SELECT loginvault.purge_unused_data_keys();   -- later: drop old keys
 --

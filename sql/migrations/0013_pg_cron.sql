@@ -1,5 +1,8 @@
 -- 0013: optional scheduling with pg_cron.
 --
+-- The functions defined here are history: the current definitions are in
+-- sql/definitions/85_scheduling.sql.
+--
 -- Nothing here needs pg_cron: these functions look for it when called. With
 -- pg_cron preloaded (shared_preload_libraries = 'pg_cron') and this database
 -- being cron.database_name, as the owner:

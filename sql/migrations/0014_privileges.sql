@@ -1,5 +1,7 @@
--- 0014: who may do what. All grants in one place; everything not granted
--- here is denied (permission denied, SQLSTATE 42501).
+-- 0014: who may do what, as first granted. The current grants, all in one
+-- place, are sql/definitions/90_privileges.sql (applied after every other
+-- definitions file); everything not granted there is denied (permission
+-- denied, SQLSTATE 42501).
 --
 --   loginvault_loader     stage messages, quarantine them, run the procedure
 --   loginvault_analyst    read user_logins and the run log

@@ -1,5 +1,8 @@
 -- 0015: the loader's batch entry point, set-based and silent about bad bodies.
 --
+-- The functions defined here are history: the current definitions are in
+-- sql/definitions/40_staging.sql.
+--
 -- The loader COPYs a batch into its session's temp table
 --   pg_temp.loginvault_incoming (message_id text, body text,
 --                                sent_at timestamptz, receive_count integer)

@@ -1,5 +1,8 @@
 -- 0016: stage_incoming_logins() without ON CONFLICT on its fast path.
 --
+-- The functions defined here are history: the current definitions are in
+-- sql/definitions/40_staging.sql.
+--
 -- Same contract as 0015 (the caller's pg_temp.loginvault_incoming in, the
 -- counts (staged, duplicates, rejected) out, bad bodies quarantined with a
 -- reason, redeliveries no-ops), cheaper per row. 0015 inserted with

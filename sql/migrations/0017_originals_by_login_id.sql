@@ -1,12 +1,16 @@
 -- 0017: the encrypted originals are keyed by login_id (bigint), not by
 -- message_id (text).
 --
+-- The functions defined here are history: the current definitions are in
+-- sql/definitions/30_quarantine.sql, 50_processing.sql, 60_originals.sql,
+-- 70_reveal.sql and 80_rotation.sql.
+--
 -- Why: every processed login inserts one originals row, and its primary key
 -- was a text B-tree on message_id (random insert positions, locale-aware
 -- string comparisons). A bigint key is smaller, and new logins append at the
 -- right end of the index. Measured with the on-CPU time of the backend
--- running process_raw_logins on 100,000 messages (docs/database.md,
--- Benchmark), interleaved runs: median 2.32 s (25 runs) against 2.42 s
+-- running process_raw_logins on 100,000 messages (docs/benchmarks.md,
+-- "The procedure"), interleaved runs: median 2.32 s (25 runs) against 2.42 s
 -- (21 runs), about 0.9 us per row less; and the index holds 8-byte keys
 -- instead of ~40-byte ones.
 --

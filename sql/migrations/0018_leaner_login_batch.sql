@@ -1,14 +1,17 @@
 -- 0018: the same batch, with less work per row.
 --
+-- The functions defined here are history: the current definitions are in
+-- sql/definitions/20_masking.sql and 50_processing.sql.
+--
 -- Why: a CPU profile of process_raw_logins (perf, 100,000 messages; see
--- docs/database.md, Benchmark) showed three costs that buy nothing:
+-- docs/benchmarks.md) showed three costs that buy nothing:
 --   1. The plaintext of the originals was built with
 --      jsonb_build_object(...)::text: a jsonb value is built and printed
 --      again for every login (~0.4 us per row). originals_plaintext() below
 --      writes the very same text directly. The bytes are identical (same key
 --      order, same spacing, the same JSON escaping, "null" for NULL), so
 --      the ciphertext holds what it always held, reveal_user_login and key
---      rotation are untouched, and Tests/sql/48_leaner_batch.sql checks the
+--      rotation are untouched, and Tests/sql/originals_plaintext.sql checks the
 --      equality on hostile values.
 --   2. length(x) > n counts the characters of every value (it walks the
 --      string). A value of at most n bytes has at most n characters, so
@@ -23,7 +26,7 @@
 -- same statement), the validation rules and reason codes, the masks, one
 -- pgp_sym_encrypt per login with loginvault.pgp_options(), the plain
 -- inserts, the re-delivery update, the poison handling of 0017, the counts.
--- Measured, the whole: see docs/database.md, Benchmark (2026-11-24).
+-- Measured, the whole: see docs/benchmarks.md (2026-11-24).
 --
 -- Applying this file twice changes nothing (CREATE OR REPLACE only).
 

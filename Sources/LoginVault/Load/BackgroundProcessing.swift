@@ -19,7 +19,7 @@ final class BackgroundProcessing: Sendable {
     private let stream: AsyncStream<Void>
     private let continuation: AsyncStream<Void>.Continuation
     private let sinceLastRun = Mutex(0)
-    private let collected = Mutex<[String]>([])
+    private let collected = Mutex<[ProcessingRun]>([])
 
     /// `threshold` nil: runs only on `trigger()`.
     init(database: StagingDatabase, threshold: Int?, logger: Logger) {
@@ -47,16 +47,16 @@ final class BackgroundProcessing: Sendable {
     /// No more runs after the current one; `run()` then returns.
     func finish() { continuation.finish() }
 
-    /// The summaries (notices) of the runs so far.
-    var notices: [String] { collected.withLock { $0 } }
+    /// The runs so far.
+    var runs: [ProcessingRun] { collected.withLock { $0 } }
 
     /// Runs until `finish()`; then closes its connection and stops its thread.
     func run() async {
         for await _ in stream {
             do {
-                let notices = try await database.processRawLogins()
-                for notice in notices { logger.info("\(notice)") }
-                collected.withLock { $0 += notices }
+                let run = try await database.processRawLogins()
+                logger.info("\(run.summary)")
+                collected.withLock { $0.append(run) }
             } catch {
                 logger.warning("process_raw_logins while loading failed (the rows stay staged for the next run): \(error)")
             }

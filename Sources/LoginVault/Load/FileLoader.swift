@@ -20,9 +20,9 @@ public struct FileLoader: Sendable {
         self.logger = logger
     }
 
-    /// Stages the whole input (or `maxMessages` of it); returns the summaries of
-    /// process_raw_logins when processing is on.
-    public func run() async throws -> [String] {
+    /// Stages the whole input (or `maxMessages` of it); returns the
+    /// process_raw_logins run (its run-log row) when processing is on.
+    public func run() async throws -> [ProcessingRun] {
         let batches = AsyncThrowingChannel<[IncomingMessage], any Error>()
         let batchSize = settings.batchSize
         let limit = settings.maxMessages
@@ -44,7 +44,7 @@ public struct FileLoader: Sendable {
         await closeSiblings()
         guard settings.process else { return [] }
         statistics.enter(.processing)
-        return try await database.processRawLogins()
+        return [try await database.processRawLogins()]
     }
 
     /// With a reject guard, the first batch is a small probe (`probeSize` messages) and

@@ -2,28 +2,54 @@ import Foundation
 
 /// One message on its way into `raw_logins`: the body exactly as received, and
 /// the envelope facts the database keeps (id, sent time, receive count).
+/// Nothing here judges the body: the database does (`stage_incoming_logins`,
+/// sql/definitions/40_staging.sql), including a NUL byte or invalid UTF-8.
 public struct IncomingMessage: Sendable {
+    /// The body's bytes as they came: SQS's text, or a file's raw bytes.
+    public enum Body: Sendable, Equatable {
+        case text(String)
+        case bytes([UInt8])
+    }
+
     /// The SQS message id, or a synthetic one for `--from-file`.
     public let messageId: String
     /// The body, untouched.
-    public let body: String
+    public let rawBody: Body
     /// SQS `SentTimestamp`; nil for messages read from a file.
     public let sentAt: Date?
     /// SQS `ApproximateReceiveCount`; nil for messages read from a file.
     public let receiveCount: Int?
     /// What SQS needs to delete or release the message; nil for a file.
     public let receiptHandle: String?
-    /// Set when the body cannot be stored as text as it is (a file with invalid
-    /// UTF-8 or a NUL byte): the message goes to the quarantine with this reason.
-    public let unstorableReason: String?
 
     public init(messageId: String, body: String, sentAt: Date? = nil, receiveCount: Int? = nil,
-                receiptHandle: String? = nil, unstorableReason: String? = nil) {
+                receiptHandle: String? = nil) {
+        self.init(messageId: messageId, rawBody: .text(body), sentAt: sentAt, receiveCount: receiveCount,
+                  receiptHandle: receiptHandle)
+    }
+
+    public init(messageId: String, rawBody: Body, sentAt: Date? = nil, receiveCount: Int? = nil,
+                receiptHandle: String? = nil) {
         self.messageId = messageId
-        self.body = body
+        self.rawBody = rawBody
         self.sentAt = sentAt
         self.receiveCount = receiveCount
         self.receiptHandle = receiptHandle
-        self.unstorableReason = unstorableReason
+    }
+
+    /// The body as text (invalid UTF-8 replaced), for logs and tests; never what is staged.
+    public var body: String {
+        switch rawBody {
+        case .text(let text): return text
+        case .bytes(let bytes): return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    /// The body's bytes.
+    public var bodyBytes: [UInt8] {
+        switch rawBody {
+        case .text(let text): return Array(text.utf8)
+        case .bytes(let bytes): return bytes
+        }
     }
 }

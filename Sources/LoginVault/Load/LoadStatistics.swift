@@ -12,7 +12,8 @@ public final class LoadStatistics: Sendable {
         public var duplicates = 0
         /// Bodies that are not valid jsonb, quarantined by the database.
         public var rejected = 0
-        /// Messages quarantined as poison (too_many_receives) or unstorable.
+        /// Messages the database quarantined before staging: poison (too_many_receives),
+        /// a NUL byte (nul_byte) or invalid UTF-8 (invalid_utf8).
         public var quarantined = 0
         /// Messages deleted from the queue after their batch committed (a redelivered copy
         /// skipped as a duplicate is deleted too). Every message received ends in exactly one

@@ -127,16 +127,8 @@ public struct MessageFileReader: AsyncSequence, Sendable {
                 }
                 return "file-\(position)-" + String(decoding: hex, as: UTF8.self)
             }
-            let units = bytes.assumingMemoryBound(to: UInt8.self)
-            if let base = bytes.baseAddress, memchr(base, 0, bytes.count) != nil {
-                return IncomingMessage(messageId: id, body: String(decoding: units.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self),
-                                       unstorableReason: "nul_byte")
-            }
-            guard let body = String(validating: units, as: UTF8.self) else {
-                return IncomingMessage(messageId: id, body: String(decoding: units, as: UTF8.self),
-                                       unstorableReason: "invalid_utf8")
-            }
-            return IncomingMessage(messageId: id, body: body)
+            // The bytes as they are: a NUL byte or invalid UTF-8 is the database's to judge.
+            return IncomingMessage(messageId: id, rawBody: .bytes(Array(bytes.assumingMemoryBound(to: UInt8.self))))
         }
     }
 }

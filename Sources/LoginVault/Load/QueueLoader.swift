@@ -19,8 +19,8 @@ public final class QueueLoader: Sendable {
     private let remaining: Mutex<Int?>
     private let receiving = Mutex<Task<Void, Never>?>(nil)
     private let fatal = Mutex<(any Error)?>(nil)
-    /// The final process_raw_logins run's notices, or why it failed.
-    private let finalRun = Mutex<Result<[String], any Error>?>(nil)
+    /// The final process_raw_logins run, or why it failed.
+    private let finalRun = Mutex<Result<ProcessingRun, any Error>?>(nil)
 
     public init(queue: any MessageQueue, database: StagingDatabase, settings: LoadSettings,
                 statistics: LoadStatistics = LoadStatistics(), logger: Logger) {
@@ -65,10 +65,10 @@ public final class QueueLoader: Sendable {
     }
 
     /// Runs until the queue is drained (drain mode), `maxMessages` is reached, or
-    /// `requestShutdown` is called. Returns the summaries of process_raw_logins runs:
+    /// `requestShutdown` is called. Returns the process_raw_logins runs (their run-log rows):
     /// those that ran while loading (`processAfter`, the follow-mode timer), then the
     /// final one.
-    public func run() async throws -> [String] {
+    public func run() async throws -> [ProcessingRun] {
         // Received messages wait here for their write batch (receivers pause while two
         // batches' worth wait); committed ones wait in 10-message deletes for the deleters
         // (the writer pauses while two batches' worth wait).
@@ -118,8 +118,8 @@ public final class QueueLoader: Sendable {
                         background?.finish()
                         self.statistics.enter(.processing)
                         do {
-                            let notices = try await self.database.processRawLogins()
-                            self.finalRun.withLock { $0 = .success(notices) }
+                            let run = try await self.database.processRawLogins()
+                            self.finalRun.withLock { $0 = .success(run) }
                         } catch {
                             self.finalRun.withLock { $0 = .failure(error) }
                         }
@@ -139,9 +139,9 @@ public final class QueueLoader: Sendable {
         if let error = fatal.withLock({ $0 }) { throw error }
         // The writer task made the final run (it always does when processing and no
         // fatal error stopped the load, and a fatal error was thrown just above).
-        var notices = background?.notices ?? []
-        if let final = finalRun.withLock({ $0 }) { notices += try final.get() }
-        return notices
+        var runs = background?.runs ?? []
+        if let final = finalRun.withLock({ $0 }) { runs.append(try final.get()) }
+        return runs
     }
 
     // MARK: - Receiving

@@ -37,14 +37,11 @@ public struct SQSQueue: MessageQueue {
             statistics?.update { $0.md5Mismatches += corrupt.count }
         }
         return received.filter(\.md5Matches).map { message in
-            // PostgreSQL text cannot hold a NUL byte: in a COPY it fails the whole batch, every
-            // time it is retried. AWS SQS refuses such bodies, but SQS-compatible servers (moto,
-            // ...) deliver them; quarantine them as the file reader does (NUL stored as a space).
-            let hasNul = message.body.utf8.contains(0)
-            return IncomingMessage(messageId: message.messageId,
-                                   body: hasNul ? message.body.replacingOccurrences(of: "\u{0}", with: " ") : message.body,
-                                   sentAt: message.sentTimestamp, receiveCount: message.approximateReceiveCount,
-                                   receiptHandle: message.receiptHandle, unstorableReason: hasNul ? "nul_byte" : nil)
+            // The body as it came, even with a NUL byte (AWS SQS refuses those, SQS-compatible
+            // servers deliver them): the database judges it (nul_byte).
+            IncomingMessage(messageId: message.messageId, body: message.body,
+                            sentAt: message.sentTimestamp, receiveCount: message.approximateReceiveCount,
+                            receiptHandle: message.receiptHandle)
         }
     }
 

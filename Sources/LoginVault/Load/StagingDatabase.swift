@@ -39,77 +39,42 @@ public actor StagingDatabase {
     /// Whether the last connection is still healthy.
     public var isConnected: Bool { connection?.isOpen ?? false }
 
-    /// Stages one batch in one transaction: a COPY into a session temp table,
-    /// then `stage_incoming_logins()`, which inserts into `raw_logins` with
-    /// `ON CONFLICT (message_id) DO NOTHING` and quarantines bodies that are not
-    /// valid jsonb, with a reason.
-    /// Messages received more than `maxReceives` times, and unstorable ones, go to
-    /// the quarantine through `quarantine_raw_login`. Throws if anything fails:
-    /// then nothing of the batch is committed.
+    /// Stages one batch in one transaction: a COPY of every message, body as
+    /// bytes, into the session temp table (`IncomingTable`), then
+    /// `stage_incoming_logins(maxReceives)`, which judges them all: stages the
+    /// valid ones into `raw_logins`, quarantines poison (received more than
+    /// `maxReceives` times), NUL bytes, invalid UTF-8 and bodies that are not
+    /// JSON, each with a reason. No body travels as a bind parameter. Throws if
+    /// anything fails: then nothing of the batch is committed.
     public func stage(_ batch: [IncomingMessage], maxReceives: Int?) throws -> StagingOutcome {
         guard !batch.isEmpty else { return StagingOutcome() }
         let connection = try connected()
-        func quarantineReason(_ message: IncomingMessage) -> String? {
-            if let reason = message.unstorableReason { return reason }
-            if let maxReceives, let count = message.receiveCount, count > maxReceives { return "too_many_receives" }
-            return nil
-        }
-        // Usually nothing is quarantined: then the batch is staged as it is, not copied.
-        var ordinary = batch
-        var quarantine: [(IncomingMessage, String)] = []
-        if batch.contains(where: { quarantineReason($0) != nil }) {
-            ordinary = []
-            for message in batch {
-                if let reason = quarantineReason(message) { quarantine.append((message, reason)) } else { ordinary.append(message) }
-            }
-        }
         return try connection.transaction { connection in
-            var outcome = StagingOutcome()
-            if !ordinary.isEmpty { outcome += try stageOrdinary(ordinary, on: connection) }
-            for (message, reason) in quarantine {
-                let stored = try connection.query(
-                    "SELECT public.quarantine_raw_login($1, $2, $3, $4, $5::integer)",
-                    [.text(message.messageId), .text(message.body), .text(reason),
-                     .optional(message.sentAt), .optional(message.receiveCount)]).first?[0].bool ?? false
-                if stored { outcome.quarantined += 1 } else { outcome.duplicates += 1 }
+            try connection.copyIn(IncomingTable.copy, format: .binary) { writer in
+                for message in batch { try IncomingTable.write(message, to: &writer) }
             }
-            return outcome
+            // One set-based INSERT when every body is valid jsonb and none is poison;
+            // otherwise the database judges each message (sql/definitions/40_staging.sql).
+            let row = try connection.query(
+                "SELECT staged, duplicates, rejected, quarantined FROM public.stage_incoming_logins($1::integer)",
+                [.optional(maxReceives)]).first
+            return StagingOutcome(staged: row?["staged"].int ?? 0, duplicates: row?["duplicates"].int ?? 0,
+                                  rejected: row?["rejected"].int ?? 0, quarantined: row?["quarantined"].int ?? 0)
         }
     }
 
-    private func stageOrdinary(_ messages: [IncomingMessage], on connection: PostgresConnection) throws -> StagingOutcome {
-        // Binary: the server reads each field by its length instead of scanning it for
-        // delimiters and escapes (COPY into the temp table: 0.12-0.15 s of server CPU per
-        // 200k rows against 0.18-0.25 s in text), and the bodies need no escaping here.
-        try connection.copyIn("COPY pg_temp.loginvault_incoming (message_id, body, sent_at, receive_count) FROM STDIN WITH (FORMAT binary)",
-                              format: .binary) { writer in
-            for message in messages {
-                try writer.beginRow(fieldCount: 4)
-                writer.append(message.messageId)
-                writer.append(message.body)
-                writer.append(timestamptz: message.sentAt)
-                writer.append(int4: message.receiveCount.map { Int32(clamping: $0) })
-            }
-        }
-        // One set-based INSERT when every body is valid jsonb; otherwise the database
-        // judges each message and quarantines the bad ones (stage_incoming_logins, 0015).
-        let row = try connection.query("SELECT staged, duplicates, rejected FROM public.stage_incoming_logins()").first
-        return StagingOutcome(staged: row?["staged"].int ?? 0, duplicates: row?["duplicates"].int ?? 0,
-                              rejected: row?["rejected"].int ?? 0)
-    }
-
-    /// `CALL process_raw_logins()`; returns the notices it raised (its summary).
-    public func processRawLogins(batchSize: Int? = nil) throws -> [String] {
+    /// `CALL process_raw_logins()`, then its run-log row (`loginvault.last_process_run()`).
+    public func processRawLogins(batchSize: Int? = nil) throws -> ProcessingRun {
         let connection = try connected()
-        let collected = NoticeCollector()
-        connection.onNotice = { collected.notices.append($0.message) }
-        defer { connection.onNotice = nil }
         if let batchSize {
             try connection.query("CALL public.process_raw_logins($1::int)", [.int(batchSize)])
         } else {
             try connection.query("CALL public.process_raw_logins()")
         }
-        return collected.notices
+        guard let row = try connection.query(ProcessingRun.lastRunQuery).first, let run = ProcessingRun(row: row) else {
+            throw PostgresError(kind: .query, message: "process_raw_logins left no run log row for this session (loginvault.last_process_run())")
+        }
+        return run
     }
 
     /// Closes the connection and stops the thread.
@@ -130,17 +95,11 @@ public actor StagingDatabase {
         let fresh = try PostgresConnection(connectionString)
         try fresh.runScript("""
             SET client_min_messages = warning;
-            CREATE TEMP TABLE IF NOT EXISTS loginvault_incoming (
-                message_id text, body text, sent_at timestamptz, receive_count integer
-            ) ON COMMIT DELETE ROWS;
+            \(IncomingTable.create);
             RESET client_min_messages;
             """)
         logger.debug("connected to PostgreSQL (backend \(fresh.backendPID))")
         connection = fresh
         return fresh
     }
-}
-
-private final class NoticeCollector {
-    var notices: [String] = []
 }

@@ -4,9 +4,10 @@ public struct StagingOutcome: Sendable, Equatable {
     public var staged = 0
     /// Messages whose id was already staged (SQS redelivery, or twice in a batch).
     public var duplicates = 0
-    /// Bodies that are not valid jsonb, quarantined by the database with a reason.
+    /// Bodies that are text but not valid jsonb, quarantined by the database with a reason.
     public var rejected = 0
-    /// Messages quarantined as `too_many_receives` (poison) or unstorable.
+    /// Messages the database quarantined before staging: `too_many_receives`
+    /// (poison), `nul_byte` or `invalid_utf8`.
     public var quarantined = 0
 
     public init(staged: Int = 0, duplicates: Int = 0, rejected: Int = 0, quarantined: Int = 0) {

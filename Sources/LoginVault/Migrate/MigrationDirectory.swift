@@ -68,6 +68,35 @@ public enum MigrationDirectory {
         return migrations
     }
 
+    /// The definitions directory that belongs to a migrations directory: its
+    /// sibling `definitions` (`sql/migrations` and `sql/definitions`, as in the
+    /// source tree and as `make install` lays them out).
+    public static func definitionsDirectory(besides migrations: URL) -> URL {
+        migrations.standardizedFileURL.deletingLastPathComponent().appendingPathComponent("definitions")
+    }
+
+    /// Reads every `NN_concern.sql` file of `directory` (the number is the
+    /// order they are applied in), sorted by name. No directory: no definitions.
+    public static func loadDefinitions(_ directory: URL) throws -> [Definition] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return []
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            .filter { $0.hasSuffix(".sql") }
+            .sorted()
+        return try names.map { name in
+            let stem = name.dropLast(4)
+            guard let underscore = stem.firstIndex(of: "_"), stem[..<underscore].count >= 2,
+                  stem[..<underscore].allSatisfy({ $0.isASCII && $0.isNumber }),
+                  stem[stem.index(after: underscore)...].allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }),
+                  stem.index(after: underscore) < stem.endIndex else {
+                throw MigrationError.invalidDefinitionFile(name)
+            }
+            return try Definition(fileName: name, contents: try Data(contentsOf: directory.appendingPathComponent(name)))
+        }
+    }
+
     /// `0012_add_index.sql` -> (12, "add index").
     static func parse(fileName: String) throws -> (Int, String) {
         let stem = fileName.dropLast(4) // ".sql"

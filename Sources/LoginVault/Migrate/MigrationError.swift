@@ -6,6 +6,8 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
     case directoryNotFound([String])
     /// A `.sql` file whose name is not `NNNN_description.sql`, or unreadable.
     case invalidFile(String, String)
+    /// A file of `sql/definitions/` whose name is not `NN_concern.sql`.
+    case invalidDefinitionFile(String)
     /// Two files with the same version.
     case duplicateVersion(Int, [String])
     /// Versions must run 1, 2, 3... with no hole.
@@ -24,6 +26,8 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
                 + "\nPass --migrations-dir DIR (or set LOGINVAULT_MIGRATIONS_DIR)."
         case .invalidFile(let file, let why):
             return "\(file) \(why) (expected NNNN_description.sql, e.g. 0001_create_schema.sql)"
+        case .invalidDefinitionFile(let file):
+            return "\(file) is not a definitions file name (expected NN_concern.sql, e.g. 50_processing.sql)"
         case .duplicateVersion(let version, let files):
             return "version \(version) is used by more than one file: \(files.joined(separator: ", "))"
         case .gap(let missing, let before):
@@ -45,7 +49,7 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
         case .outOfOrder(let pending, let latest):
             return "\(pending) was never applied, but version \(latest) already was; give it a version after \(latest)"
         case .failed(let file, let error):
-            var text = "migration \(file) failed and was rolled back: "
+            var text = "\(file.contains("/") ? "" : "migration ")\(file) failed and was rolled back: "
             if let state = error.sqlState { text += "SQLSTATE \(state): " }
             text += error.message
             if let detail = error.detail { text += "\nDETAIL: \(detail)" }

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import Postgres
 
@@ -25,10 +26,34 @@ public struct MigrationState: Sendable {
     public let executionMilliseconds: Int?
 }
 
+/// Where one file of `sql/definitions/` stands.
+public struct DefinitionState: Sendable {
+    public enum Status: String, Sendable {
+        /// Applied with the file's current checksum.
+        case applied
+        /// Never applied.
+        case pending
+        /// Applied, but the file changed since: the next `migrate` applies it again.
+        case changed
+        /// Applied, but the file is gone (its objects stay until a migration drops them).
+        case missing
+    }
+
+    public let fileName: String
+    public let status: Status
+    public let fileChecksum: String?
+    public let appliedChecksum: String?
+    public let appliedAt: String?
+    public let appliedBy: String?
+    public let executionMilliseconds: Int?
+}
+
 /// What a `migrate` run did (or, with `dryRun`, would do).
 public struct MigrationReport: Sendable {
     /// Migrations applied by this run (or that would be, in a dry run), in order.
     public var applied: [Migration] = []
+    /// Definitions files applied by this run (or that would be), in order.
+    public var appliedDefinitions: [Definition] = []
     /// Migrations whose history was repaired (`--repair`).
     public var repaired: [MigrationState] = []
     /// Whether the run changed nothing because it was a dry run.
@@ -36,20 +61,63 @@ public struct MigrationReport: Sendable {
 }
 
 /// Applies the versioned SQL of `sql/migrations/` to a database, once each, in
-/// order, each in its own transaction, under an advisory lock so that two
+/// order, each in its own transaction, then the current definitions of
+/// `sql/definitions/` that changed, all under an advisory lock so that two
 /// `migrate` processes at once apply each migration exactly once.
+///
+/// Definitions (Flyway's "repeatable migrations"): after the versioned
+/// migrations, if a definitions file is new or its checksum differs from the
+/// one recorded, that file and every file after it (in name order: a later
+/// file may depend on an earlier one, and the privileges come last) are applied
+/// again, together in one transaction, and recorded with their checksums.
+/// When a versioned migration was applied in the same run, every definitions
+/// file is applied again (a migration may have dropped or rebuilt what they
+/// define). A definitions file never counts as drift: changing it is how a
+/// function is changed.
 public struct Migrator {
     /// The advisory lock key every `migrate` takes: the ASCII bytes of "lvmigrat".
     public static let lockKey: Int = 0x6c76_6d69_6772_6174 // "lvmigrat"
 
     let connection: PostgresConnection
     let migrations: [Migration]
+    let definitions: [Definition]
     let logger: Logger
 
-    public init(connection: PostgresConnection, migrations: [Migration], logger: Logger = Logger(label: "loginvault.migrate")) {
+    public init(connection: PostgresConnection, migrations: [Migration], definitions: [Definition] = [],
+                logger: Logger = Logger(label: "loginvault.migrate")) {
         self.connection = connection
         self.migrations = migrations
+        self.definitions = definitions
         self.logger = logger
+    }
+
+    /// The migrations of `migrationsDirectory` and the definitions beside it
+    /// (`MigrationDirectory.definitionsDirectory(besides:)`).
+    public init(connection: PostgresConnection, migrationsDirectory: URL,
+                logger: Logger = Logger(label: "loginvault.migrate")) throws {
+        self.init(connection: connection, migrations: try MigrationDirectory.load(migrationsDirectory),
+                  definitions: try MigrationDirectory.loadDefinitions(MigrationDirectory.definitionsDirectory(besides: migrationsDirectory)),
+                  logger: logger)
+    }
+
+    /// Each definitions file's state, then recorded files that are gone.
+    public func definitionStatus() throws -> [DefinitionState] {
+        let entries = try MigrationHistory(connection: connection).definitionEntries()
+        var states = definitions.map { definition -> DefinitionState in
+            let entry = entries[definition.fileName]
+            let status: DefinitionState.Status = entry == nil ? .pending
+                : entry?.checksum == definition.checksum ? .applied : .changed
+            return DefinitionState(fileName: definition.fileName, status: status, fileChecksum: definition.checksum,
+                                   appliedChecksum: entry?.checksum, appliedAt: entry?.appliedAt,
+                                   appliedBy: entry?.appliedBy, executionMilliseconds: entry?.executionMilliseconds)
+        }
+        let known = Set(definitions.map(\.fileName))
+        for entry in entries.values.sorted(by: { $0.fileName < $1.fileName }) where !known.contains(entry.fileName) {
+            states.append(DefinitionState(fileName: entry.fileName, status: .missing, fileChecksum: nil,
+                                          appliedChecksum: entry.checksum, appliedAt: entry.appliedAt,
+                                          appliedBy: entry.appliedBy, executionMilliseconds: entry.executionMilliseconds))
+        }
+        return states
     }
 
     /// Every migration's state, files and history merged, in version order.
@@ -65,7 +133,7 @@ public struct Migrator {
             }
             return MigrationState(version: migration.version, description: migration.description,
                                   fileName: migration.fileName,
-                                  status: entry.checksum == migration.checksum ? .applied : .changed,
+                                  status: migration.matches(recorded: entry.checksum) ? .applied : .changed,
                                   fileChecksum: migration.checksum, appliedChecksum: entry.checksum,
                                   appliedAt: entry.appliedAt, appliedBy: entry.appliedBy,
                                   executionMilliseconds: entry.executionMilliseconds)
@@ -84,8 +152,10 @@ public struct Migrator {
     /// Applies what is pending. Refuses (`MigrationError.drift`) when an applied
     /// file changed or disappeared, unless `repair` is set, which records the
     /// files as they are now and forgets the history of vanished ones.
+    /// With `target`, stops after that version and applies no definitions
+    /// (to reproduce an older install; Flyway's `-target`).
     @discardableResult
-    public func migrate(dryRun: Bool = false, repair: Bool = false) throws -> MigrationReport {
+    public func migrate(dryRun: Bool = false, repair: Bool = false, target: Int? = nil) throws -> MigrationReport {
         var report = MigrationReport()
         report.dryRun = dryRun
         if !dryRun {
@@ -117,18 +187,68 @@ public struct Migrator {
                 report.repaired.append(state)
             }
         }
+        // Rows recorded by an older migrate (full-text checksums) of files whose
+        // SQL is unchanged: record today's checksum, silently.
+        if !dryRun {
+            for state in states where state.status == .applied {
+                if let migration = migrations.first(where: { $0.version == state.version }),
+                   let recorded = state.appliedChecksum, migration.isLegacy(recorded: recorded) {
+                    try history.upgradeChecksum(migration)
+                }
+            }
+        }
         let latestApplied = states.filter { $0.status != .pending }.map(\.version).max() ?? 0
         let pending = states.filter { $0.status == .pending }
         if let early = pending.first(where: { $0.version < latestApplied }) {
             throw MigrationError.outOfOrder(pending: early.fileName, latestApplied: latestApplied)
         }
         for state in pending {
+            if let target, state.version > target { break }
             guard let migration = migrations.first(where: { $0.version == state.version }) else { continue }
             report.applied.append(migration)
             if dryRun { continue }
             try apply(migration, history: history)
         }
+        if target == nil {
+            report.appliedDefinitions = try applyDefinitions(all: !report.applied.isEmpty, dryRun: dryRun, history: history)
+        }
         return report
+    }
+
+    /// The definitions files from the first new or changed one on (all of
+    /// them with `all`), applied in one transaction and recorded.
+    private func applyDefinitions(all: Bool, dryRun: Bool, history: MigrationHistory) throws -> [Definition] {
+        let states = try definitionStatus()
+        for state in states where state.status == .missing {
+            logger.warning("sql/definitions/\(state.fileName) was applied but is gone; what it defined stays until a migration drops it")
+            if !dryRun { try history.forgetDefinition(state.fileName) }
+        }
+        guard let first = all ? 0 : states.firstIndex(where: { $0.status == .pending || $0.status == .changed }) else {
+            return []
+        }
+        let due = Array(definitions[first...])
+        if dryRun || due.isEmpty { return due }
+        var current = due[0]
+        do {
+            try connection.transaction { connection in
+                for definition in due {
+                    current = definition
+                    logger.info("applying definitions/\(definition.fileName)")
+                    let clock = ContinuousClock()
+                    let start = clock.now
+                    try connection.runScript(definition.sql)
+                    try history.record(definition, milliseconds: Self.milliseconds(clock.now - start))
+                }
+            }
+        } catch let error as PostgresError {
+            throw MigrationError.failed(fileName: "definitions/\(current.fileName)", error: error)
+        }
+        try connection.runScript("RESET ALL; RESET ROLE")
+        return due
+    }
+
+    private static func milliseconds(_ elapsed: Duration) -> Int {
+        Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
     }
 
     private func apply(_ migration: Migration, history: MigrationHistory) throws {
@@ -138,9 +258,7 @@ public struct Migrator {
         do {
             try connection.transaction { connection in
                 try connection.runScript(migration.sql)
-                let elapsed = clock.now - start
-                let ms = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
-                try history.record(migration, milliseconds: ms)
+                try history.record(migration, milliseconds: Self.milliseconds(clock.now - start))
             }
         } catch let error as PostgresError {
             throw MigrationError.failed(fileName: migration.fileName, error: error)

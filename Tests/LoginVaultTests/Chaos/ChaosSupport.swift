@@ -248,8 +248,8 @@ struct ChaosQueue {
 
 enum ChaosDatabase {
     static func migrate(_ connection: PostgresConnection) throws {
-        let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
-        try Migrator(connection: connection, migrations: migrations).migrate()
+        let migrations = Integration.repositoryRoot.appendingPathComponent("sql/migrations")
+        try Migrator(connection: connection, migrationsDirectory: migrations).migrate()
     }
 
     /// Stages messages directly, as a loader that committed them and died before deleting

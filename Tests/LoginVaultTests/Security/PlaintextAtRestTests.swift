@@ -69,9 +69,9 @@ struct PlaintextAtRestTests {
         defer { first.drop() }
         let second = try ScratchDatabase.create("masks_b")
         defer { second.drop() }
-        let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
+        let migrations = Integration.repositoryRoot.appendingPathComponent("sql/migrations")
         for database in [first, second] {
-            try Migrator(connection: try database.connect(), migrations: migrations).migrate()
+            try Migrator(connection: try database.connect(), migrationsDirectory: migrations).migrate()
             let load = try LoginVaultExecutable.run(["load", "--from-file", LoadFixture.samplePath,
                                                      "--database", database.connectionString, "--log-level", "warning"])
             #expect(load.status == 0, "\(load.stderr)")

@@ -1,4 +1,4 @@
--- 0017: the encrypted originals are keyed by login_id. Each new login gets
+-- The encrypted originals are keyed by login_id. Each new login gets
 -- its login_id from user_logins' identity sequence inside the batch, and its
 -- originals row carries the same id; re-delivery, delete and the identity
 -- default keep working. Rolled back; processes with the batch function

@@ -1,4 +1,4 @@
--- 0018: the batch builds the originals' plaintext with originals_plaintext()
+-- The batch builds the originals' plaintext with originals_plaintext()
 -- instead of jsonb_build_object(...)::text, and checks lengths with
 -- octet_length before length. Neither may change a byte or a decision:
 -- the plaintext must be exactly what jsonb printed, and every length limit

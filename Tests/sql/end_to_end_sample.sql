@@ -40,7 +40,7 @@ BEGIN
   RETURN hits;
 END $$;
 
-SELECT plan(18);
+SELECT plan(19);
 
 -- Stage exactly as the loader does.
 BEGIN;
@@ -75,6 +75,9 @@ SELECT is((SELECT count(DISTINCT masked_ip)::int FROM user_logins WHERE message_
 SELECT ok((SELECT staged >= 100 AND upserted >= 99 AND rejected >= 1 AND batches >= 3 AND finished_at IS NOT NULL
              FROM loginvault.process_runs ORDER BY run_id DESC LIMIT 1),
           'the run is in the run log, in batches of 40');
+SELECT is((SELECT row(r.*)::text FROM loginvault.last_process_run() r),
+          (SELECT row(r.*)::text FROM loginvault.process_runs r ORDER BY run_id DESC LIMIT 1),
+          'last_process_run() returns this session''s run: its run log row, as values');
 
 -- Re-running changes nothing; re-staging changes nothing.
 CREATE TEMP TABLE before AS

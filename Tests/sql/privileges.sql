@@ -17,7 +17,7 @@
 -- Objects of other extensions (pgTAP lives in `public` here) are not
 -- loginvault's and are left out; pgcrypto, installed into `loginvault`, is in.
 -- Semantic checks per role (reveal audited, loader cannot read bodies, ...)
--- stay in 50_roles.sql. Rolled back.
+-- stay in roles.sql. Rolled back.
 BEGIN;
 SET LOCAL client_min_messages = warning;
 CREATE ROLE t91_nobody NOLOGIN;
@@ -86,19 +86,22 @@ SELECT 'loginvault_loader', o, p FROM (VALUES
   ('public', 'USAGE'), ('loginvault', 'USAGE'),
   ('public.raw_logins', 'INSERT'),
   ('public.raw_logins.message_id', 'SELECT'),    -- needed by INSERT ... ON CONFLICT (message_id)
-  ('public.stage_incoming_logins()', 'EXECUTE'),
+  ('public.stage_incoming_logins(integer)', 'EXECUTE'),
+  ('loginvault.stage_incoming_login(text, bytea, timestamp with time zone, integer, integer)', 'EXECUTE'),
   ('public.stage_raw_login(text, text, timestamp with time zone, integer)', 'EXECUTE'),
   ('public.quarantine_raw_login(text, text, text, timestamp with time zone, integer)', 'EXECUTE'),
   ('public.process_raw_logins(integer)', 'EXECUTE'),
   -- what the (SECURITY INVOKER, because it COMMITs) procedure is made of
   ('loginvault.begin_process_run(integer)', 'EXECUTE'),
   ('loginvault.process_login_batch(bigint, integer)', 'EXECUTE'),
-  ('loginvault.end_process_run(bigint)', 'EXECUTE')) v(o, p)
+  ('loginvault.end_process_run(bigint)', 'EXECUTE'),
+  ('loginvault.last_process_run()', 'EXECUTE')) v(o, p)    -- the counts of its own runs
 UNION ALL
 SELECT a, o, p FROM (VALUES ('loginvault_analyst'), ('loginvault_pii_admin')) r(a), (VALUES
   ('public', 'USAGE'), ('loginvault', 'USAGE'),
   ('public.user_logins', 'SELECT'),
-  ('loginvault.process_runs', 'SELECT')) v(o, p)
+  ('loginvault.process_runs', 'SELECT'),
+  ('loginvault.quarantine_reasons()', 'EXECUTE')) v(o, p)
 UNION ALL
 SELECT 'loginvault_pii_admin', o, p FROM (VALUES
   ('public.rejected_logins', 'SELECT'),           -- the quarantine (bodies are ciphertext)

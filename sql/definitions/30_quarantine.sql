@@ -1,0 +1,91 @@
+-- Quarantine: every message that cannot become a user_logins row ends in
+-- rejected_logins (sql/migrations/0006), with a reason code and its body
+-- encrypted (a broken message can still carry PII).
+--
+-- The reason codes and what they mean, in one place: the function
+-- loginvault.quarantine_reasons() below lists each code, its meaning and
+-- where it is decided. A code is lowercase, with the offending field after a
+-- colon where there is one (wrong_type:ip); rejected_logins' CHECK holds that
+-- shape.
+--
+-- Two races could put one message id both in the quarantine (as
+-- too_many_receives, decided from SQS's receive count) and in
+-- user_logins: another loader stages an older delivery of the message after
+-- the quarantine's check, or a processing batch commits the login after it.
+-- So a batch skips a valid staged message whose id is quarantined as
+-- too_many_receives (50_processing.sql, with one probe of the small partial
+-- index rejected_logins_poison), and quarantine_raw_login waits for the
+-- batches in flight: each batch holds the advisory lock 'lvpoison' shared,
+-- the poison quarantine takes it exclusively, so its check sees every
+-- committed login and no batch can commit a login for that id between its
+-- check and its commit.
+
+-- The quarantine reason codes, each with its meaning and where it is decided.
+CREATE OR REPLACE FUNCTION loginvault.quarantine_reasons()
+RETURNS TABLE (reason text, meaning text, decided_by text)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  VALUES
+    ('empty_body',                 'the body is empty',                                              'public.stage_raw_login'),
+    ('invalid_json',               'the body is not JSON',                                           'public.stage_raw_login'),
+    ('unsupported_unicode_escape', 'the JSON holds \u0000, which jsonb cannot store',                'public.stage_raw_login'),
+    ('invalid_unicode_surrogate',  'the JSON holds a lone or misordered \ud800-\udfff escape',      'public.stage_raw_login'),
+    ('json_too_complex',           'the JSON is too large or too deeply nested for jsonb',           'public.stage_raw_login'),
+    ('too_many_receives',          'SQS delivered the message more often than load --max-receives',  'loginvault.stage_incoming_login'),
+    ('nul_byte',                   'the body holds a NUL byte, which PostgreSQL text cannot store (kept with each NUL as a space)', 'loginvault.stage_incoming_login'),
+    ('invalid_utf8',               'the body is not valid UTF-8 (kept as encode(body, ''escape''))',  'loginvault.stage_incoming_login'),
+    ('not_an_object',              'the body is JSON but not an object',                             'loginvault.process_login_batch'),
+    ('missing_user_id',            'user_id is absent, null or blank',                               'loginvault.process_login_batch'),
+    ('wrong_type:<field>',         'the field is neither a string nor null',                         'loginvault.process_login_batch'),
+    ('too_long:<field>',           'the field is longer than its user_logins column (characters)',   'loginvault.process_login_batch'),
+    ('invalid_ip',                 'ip is present but not an IP address (see canonical_ip)',         'loginvault.process_login_batch')
+$$;
+COMMENT ON FUNCTION loginvault.quarantine_reasons() IS
+  'The reason codes of rejected_logins: what each means and where it is decided. SELECT * FROM loginvault.quarantine_reasons();';
+
+-- quarantine_raw_login: store a message in rejected_logins, body encrypted,
+-- with a machine-readable reason (a code of quarantine_reasons()). Returns
+-- true if it stored it; false (a no-op) if the message id is already
+-- quarantined, or already accepted (in raw_logins or user_logins): a message
+-- that was accepted must not also be rejected. For too_many_receives it first
+-- waits for the processing batches in flight (header). Other reasons are
+-- decided by the body, which every delivery of a message shares: no wait.
+CREATE OR REPLACE FUNCTION public.quarantine_raw_login(
+  message_id    text,
+  body          text,
+  reason        text,
+  sent_at       timestamptz DEFAULT NULL,
+  receive_count integer     DEFAULT NULL
+) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+DECLARE
+  k record;
+  stored integer;
+BEGIN
+  IF quarantine_raw_login.message_id IS NULL OR quarantine_raw_login.message_id = '' THEN
+    RAISE EXCEPTION 'quarantine_raw_login: message_id is required';
+  END IF;
+  IF reason IS NULL OR reason !~ '^[a-z][a-z0-9_]*(:[a-z0-9_]+)?$' OR length(reason) > 64 THEN
+    RAISE EXCEPTION 'quarantine_raw_login: reason must be a lowercase code like ''too_many_receives'', got %', quote_nullable(left(reason, 64));
+  END IF;
+  IF reason = 'too_many_receives' THEN
+    -- The lock that every processing batch holds shared ('lvpoison' as a bigint).
+    PERFORM pg_advisory_xact_lock(x'6c76706f69736f6e'::bigint);
+  END IF;
+  IF EXISTS (SELECT FROM public.raw_logins r WHERE r.message_id = quarantine_raw_login.message_id)
+     OR EXISTS (SELECT FROM public.user_logins u WHERE u.message_id = quarantine_raw_login.message_id) THEN
+    RETURN false;
+  END IF;
+  k := loginvault.current_data_key();
+  INSERT INTO public.rejected_logins AS r (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
+  VALUES (quarantine_raw_login.message_id, reason, quarantine_raw_login.sent_at,
+          quarantine_raw_login.receive_count, k.key_id,
+          loginvault.encrypt(coalesce(body, ''), k.passphrase))
+  ON CONFLICT ON CONSTRAINT rejected_logins_message_id_key DO NOTHING;
+  GET DIAGNOSTICS stored = ROW_COUNT;
+  RETURN stored = 1;
+END
+$$;
+COMMENT ON FUNCTION public.quarantine_raw_login(text, text, text, timestamptz, integer) IS
+  'Quarantine a message (body encrypted) with a reason code; false if already quarantined or accepted';

@@ -1,0 +1,321 @@
+-- Processing: process_raw_logins, the procedure that turns staging rows into
+-- masked user_logins rows (or quarantined rejects).
+--
+-- Shape:
+--   CALL process_raw_logins(batch_size)         -- SECURITY INVOKER, COMMITs
+--     loginvault.begin_process_run(batch_size)  -- a run log row, committed
+--     loop: loginvault.process_login_batch(run_id, batch_size); COMMIT
+--     loginvault.end_process_run(run_id)        -- finished_at; RAISE NOTICE
+--   SELECT * FROM loginvault.last_process_run() -- that run's log row, as values
+-- The work is in SECURITY DEFINER functions because PostgreSQL does not let a
+-- SECURITY DEFINER procedure COMMIT. The procedure itself calls nothing
+-- unqualified, so the caller's search_path cannot redirect it.
+--
+-- One batch is ONE set-based statement (data-modifying CTEs): claim up to
+-- batch_size staging rows (FOR UPDATE SKIP LOCKED: concurrent runs take
+-- disjoint rows and never wait) and delete them, validate and normalise with
+-- plain SQL expressions, mask, give each new login its login_id, insert new
+-- logins and their encrypted originals, update re-delivered logins whose
+-- values changed, quarantine the rejects. All in the batch's transaction: the
+-- plaintext leaves raw_logins exactly when its masked form is committed, and
+-- a failure leaves the batch staged.
+--
+-- Validation is done with jsonb_typeof/length checks, not exceptions: a
+-- hostile value makes a reject with a reason, never an error that stops the
+-- batch (and never an error message quoting the value into the server log).
+-- Rules (the reason codes: loginvault.quarantine_reasons(), 30_quarantine.sql):
+--   body must be a JSON object                        else not_an_object
+--   user_id: a non-blank string, <= 128 characters    else missing_user_id,
+--                                                          wrong_type:user_id, too_long:user_id
+--   device_type <= 32, locale <= 32, app_version <= 32, device_id <= 256,
+--   ip <= 64: string or null/absent                   else wrong_type:<f>, too_long:<f>
+--   ip, if present, an IP address (canonical_ip, 20_masking.sql) else invalid_ip
+-- Other keys in the body are ignored. A valid message whose id is quarantined
+-- as too_many_receives is not made a login (30_quarantine.sql says why): it
+-- is deleted from staging and counted as unchanged.
+--
+-- Why it is shaped the way it is (docs/benchmarks.md has the measurements):
+-- the cost that matters besides the crypto is per row, so
+--   * every expression is computed once: each level of the validation is a
+--     subquery with OFFSET 0, which the planner may not flatten (flattened,
+--     the CASE that picks the reason would repeat the field look-ups and the
+--     IP check for every WHEN that mentions them);
+--   * the keys are read once per batch, into variables;
+--   * new logins are a plain INSERT, not INSERT ... ON CONFLICT: one index
+--     probe per row finds the (rare) message ids already in user_logins, and
+--     only those go through an UPDATE that writes nothing when no value
+--     differs. ON CONFLICT's speculative insertion (a lock and an extra WAL
+--     record per row) measured ~2 us per row more than probe + plain insert.
+--     A plain INSERT is safe here: a message id can be claimed by one batch
+--     only (raw_logins is unique on it and the claim deletes it), and a
+--     re-staged copy only becomes visible once the batch that processed the
+--     first copy has committed, so the probe of the batch that claims the
+--     copy sees the first copy's row. If that ever failed, the unique index
+--     would stop the batch (rolled back, rows stay staged), not duplicate it;
+--   * a new login takes its login_id from user_logins' identity sequence
+--     inside the batch (nextval, only for valid rows not already in
+--     user_logins), and both INSERTs use that value (user_logins with
+--     OVERRIDING SYSTEM VALUE): the encrypted originals are keyed by login_id
+--     (a bigint appended at the right end of its index, not a text key);
+--   * the originals' plaintext is written by originals_plaintext() directly,
+--     not built as jsonb and printed; a length is counted only when the
+--     value has more bytes than the limit (octet_length first); and
+--     t <> 'string' AND t <> 'null' stops after one comparison for a string,
+--     where NOT IN ('string', 'null') compares both.
+
+CREATE OR REPLACE FUNCTION loginvault.begin_process_run(batch_size integer) RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+AS $$ INSERT INTO loginvault.process_runs (batch_size) VALUES (batch_size) RETURNING run_id $$;
+COMMENT ON FUNCTION loginvault.begin_process_run(integer) IS
+  'Part of process_raw_logins: starts a run log row (loginvault.process_runs) and returns its run_id.';
+
+CREATE OR REPLACE FUNCTION loginvault.end_process_run(run_id bigint)
+RETURNS SETOF loginvault.process_runs
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+  UPDATE loginvault.process_runs r SET finished_at = clock_timestamp()
+   WHERE r.run_id = end_process_run.run_id
+  RETURNING r.*
+$$;
+COMMENT ON FUNCTION loginvault.end_process_run(bigint) IS
+  'Part of process_raw_logins: sets the run''s finished_at and returns its run log row.';
+
+-- One batch. Returns how many staging rows it claimed (0: nothing pending)
+-- and adds its counts to the run's log row, in the same transaction.
+-- work_mem: the batch's validated rows are kept once, in memory, for the four
+-- statements that read them (~0.5 kB per row; the default 4MB would spill a
+-- 10,000-row batch to a temporary file).
+CREATE OR REPLACE FUNCTION loginvault.process_login_batch(
+  run_id     bigint,
+  batch_size integer,
+  OUT staged    integer,
+  OUT upserted  integer,
+  OUT rejected  integer,
+  OUT unchanged integer
+)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, loginvault, pg_temp
+SET work_mem = '64MB'
+AS $$
+DECLARE
+  v_mask_key   bytea := loginvault.mask_key();
+  v_data_key   record := loginvault.current_data_key();
+  v_key_id     integer := v_data_key.key_id;
+  v_passphrase text := v_data_key.passphrase;
+  -- login_id's identity sequence: new logins get their id in the batch, so
+  -- that both tables are written from the same rows with the same key.
+  v_login_seq  regclass := pg_get_serial_sequence('public.user_logins', 'login_id')::regclass;
+BEGIN
+  IF v_mask_key IS NULL OR v_key_id IS NULL THEN
+    RAISE EXCEPTION 'loginvault keys are missing' USING HINT = 'Run the migrations again, or loginvault.install_keys().';
+  END IF;
+  -- Shared with every other batch; a poison quarantine takes it exclusively
+  -- and so waits for the batches in flight (30_quarantine.sql). 'lvpoison' as a bigint.
+  PERFORM pg_advisory_xact_lock_shared(x'6c76706f69736f6e'::bigint);
+
+  WITH claimed AS (
+    -- Claim and remove in one step; rows another run has locked are skipped.
+    -- (By ctid: a TID scan of the claimed rows, not a scan of the table.
+    -- A locked row's ctid cannot change under us.)
+    DELETE FROM public.raw_logins r
+     WHERE r.ctid = ANY (ARRAY(SELECT s.ctid FROM public.raw_logins s
+                                LIMIT batch_size FOR UPDATE SKIP LOCKED))
+    RETURNING r.message_id, r.body, r.sent_at, r.receive_count, r.staged_at
+  ),
+  batch AS MATERIALIZED (
+    -- Level 5: the new login's id, for valid rows not already in user_logins
+    -- (nextval only for those: OFFSET 0 below keeps the probe from being
+    -- evaluated twice).
+    SELECT m.*,
+           CASE WHEN m.reason IS NULL AND m.existing_login_id IS NULL AND NOT m.poison
+                THEN nextval(v_login_seq) END AS new_login_id
+      FROM (
+        -- Level 4: masks and the existing row, for valid rows only; the body is
+      -- kept only for rejects (it is what gets quarantined).
+      SELECT k.message_id, k.sent_at, k.receive_count, k.reason,
+             CASE WHEN k.reason IS NOT NULL THEN k.body END AS body,
+             k.user_id, k.device_type, k.locale, k.app_version, k.create_date, k.ip, k.device_id,
+             CASE WHEN k.reason IS NULL THEN loginvault.mask('ip', k.ip_canonical, v_mask_key) END AS masked_ip,
+             CASE WHEN k.reason IS NULL THEN loginvault.mask('device_id', k.device_id_trimmed, v_mask_key) END AS masked_device_id,
+             CASE WHEN k.reason IS NULL
+                  THEN (SELECT u.login_id FROM public.user_logins u WHERE u.message_id = k.message_id) END AS existing_login_id,
+             k.reason IS NULL
+               AND EXISTS (SELECT FROM public.rejected_logins p
+                            WHERE p.message_id = k.message_id AND p.reason = 'too_many_receives') AS poison
+        FROM (
+          -- Level 3: the reason, first rule that fails. (A value of at most n
+          -- bytes has at most n characters: octet_length spares counting them.
+          -- A <> 'string' AND a <> 'null' is a NOT IN ('string', 'null').)
+          SELECT n.*,
+                 CASE
+                   WHEN n.body_type <> 'object'                         THEN 'not_an_object'
+                   WHEN n.user_id_type IS NULL OR n.user_id_type = 'null' THEN 'missing_user_id'
+                   WHEN n.user_id_type <> 'string'                      THEN 'wrong_type:user_id'
+                   WHEN loginvault.trim_ws(n.user_id) = ''              THEN 'missing_user_id'
+                   WHEN octet_length(n.user_id) > 128 AND length(n.user_id) > 128 THEN 'too_long:user_id'
+                   WHEN n.device_type_type <> 'string' AND n.device_type_type <> 'null' THEN 'wrong_type:device_type'
+                   WHEN octet_length(n.device_type) > 32 AND length(n.device_type) > 32 THEN 'too_long:device_type'
+                   WHEN n.locale_type <> 'string' AND n.locale_type <> 'null' THEN 'wrong_type:locale'
+                   WHEN octet_length(n.locale) > 32 AND length(n.locale) > 32 THEN 'too_long:locale'
+                   WHEN n.app_version_type <> 'string' AND n.app_version_type <> 'null' THEN 'wrong_type:app_version'
+                   WHEN octet_length(n.app_version) > 32 AND length(n.app_version) > 32 THEN 'too_long:app_version'
+                   WHEN n.device_id_type <> 'string' AND n.device_id_type <> 'null' THEN 'wrong_type:device_id'
+                   WHEN octet_length(n.device_id) > 256 AND length(n.device_id) > 256 THEN 'too_long:device_id'
+                   WHEN n.ip_type <> 'string' AND n.ip_type <> 'null' THEN 'wrong_type:ip'
+                   WHEN octet_length(n.ip) > 64 AND length(n.ip) > 64 THEN 'too_long:ip'
+                   WHEN n.ip IS NOT NULL AND n.ip_canonical IS NULL     THEN 'invalid_ip'
+                 END AS reason
+            FROM (
+              -- Level 2: normalised ip and device id (20_masking.sql).
+              SELECT f.*,
+                     CASE WHEN f.ip_type = 'string' AND (octet_length(f.ip) <= 64 OR length(f.ip) <= 64)
+                          THEN loginvault.canonical_ip(f.ip) END      AS ip_canonical,
+                     nullif(loginvault.trim_ws(f.device_id), '')      AS device_id_trimmed
+                FROM (
+                  -- Level 1: each field's JSON type and text. On a body that
+                  -- is not an object, -> and ->> give NULL, never an error;
+                  -- ->> of a string is the string itself.
+                  SELECT c.message_id, c.body, c.sent_at, c.receive_count,
+                         (coalesce(c.sent_at, c.staged_at) AT TIME ZONE 'UTC')::date AS create_date,
+                         jsonb_typeof(c.body)                AS body_type,
+                         jsonb_typeof(c.body->'user_id')     AS user_id_type,
+                         jsonb_typeof(c.body->'device_type') AS device_type_type,
+                         jsonb_typeof(c.body->'locale')      AS locale_type,
+                         jsonb_typeof(c.body->'app_version') AS app_version_type,
+                         jsonb_typeof(c.body->'ip')          AS ip_type,
+                         jsonb_typeof(c.body->'device_id')   AS device_id_type,
+                         c.body->>'user_id'                  AS user_id,
+                         c.body->>'device_type'              AS device_type,
+                         c.body->>'locale'                   AS locale,
+                         c.body->>'app_version'              AS app_version,
+                         c.body->>'ip'                       AS ip,
+                         c.body->>'device_id'                AS device_id
+                    FROM claimed c
+                  OFFSET 0
+                ) f
+              OFFSET 0
+            ) n
+          OFFSET 0
+        ) k
+      OFFSET 0
+      ) m
+  ),
+  quarantined AS (
+    INSERT INTO public.rejected_logins (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
+    SELECT b.message_id, b.reason, b.sent_at, b.receive_count, v_key_id,
+           loginvault.encrypt(b.body::text, v_passphrase)
+      FROM batch b
+     WHERE b.reason IS NOT NULL
+    ON CONFLICT (message_id) DO NOTHING
+    RETURNING 1
+  ),
+  inserted AS (
+    INSERT INTO public.user_logins
+           (login_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date, message_id)
+    OVERRIDING SYSTEM VALUE
+    SELECT b.new_login_id, b.user_id, b.device_type, b.masked_ip, b.masked_device_id, b.locale, b.app_version, b.create_date, b.message_id
+      FROM batch b
+     WHERE b.new_login_id IS NOT NULL
+  ),
+  inserted_originals AS (
+    -- One pgp message per login holding both originals, as received: one
+    -- encryption call per row instead of two.
+    INSERT INTO loginvault.user_login_originals (login_id, key_id, originals)
+    SELECT b.new_login_id, v_key_id,
+           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), v_passphrase)
+      FROM batch b
+     WHERE b.new_login_id IS NOT NULL
+  ),
+  updated AS (
+    -- A re-delivered message: rewritten only if a value differs.
+    UPDATE public.user_logins u
+       SET user_id = b.user_id, device_type = b.device_type,
+           masked_ip = b.masked_ip, masked_device_id = b.masked_device_id,
+           locale = b.locale, app_version = b.app_version,
+           create_date = b.create_date, processed_at = now()
+      FROM batch b
+     WHERE b.existing_login_id IS NOT NULL AND NOT b.poison AND u.login_id = b.existing_login_id
+       AND (u.user_id, u.device_type, u.masked_ip, u.masked_device_id, u.locale, u.app_version, u.create_date)
+           IS DISTINCT FROM
+           (b.user_id, b.device_type, b.masked_ip, b.masked_device_id, b.locale, b.app_version, b.create_date)
+    RETURNING u.login_id
+  ),
+  updated_originals AS (
+    -- ... and then its originals are encrypted again; an unchanged
+    -- re-delivery keeps its ciphertext.
+    INSERT INTO loginvault.user_login_originals AS o (login_id, key_id, originals)
+    SELECT b.existing_login_id, v_key_id,
+           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), v_passphrase)
+      FROM batch b JOIN updated d ON d.login_id = b.existing_login_id
+    ON CONFLICT (login_id) DO UPDATE SET key_id = EXCLUDED.key_id, originals = EXCLUDED.originals
+  )
+  -- (inserted, inserted_originals and updated_originals run although nothing
+  -- reads them: a data-modifying WITH query always runs to completion. The
+  -- plain INSERT either inserts every row it is given or fails the batch.)
+  SELECT count(*),
+         count(*) FILTER (WHERE b.new_login_id IS NOT NULL) + (SELECT count(*) FROM updated),
+         (SELECT count(*) FROM quarantined)
+    INTO staged, upserted, rejected
+    FROM batch b;
+
+  unchanged := staged - upserted - rejected;
+
+  UPDATE loginvault.process_runs r
+     SET batches   = r.batches + CASE WHEN process_login_batch.staged > 0 THEN 1 ELSE 0 END,
+         staged    = r.staged + process_login_batch.staged,
+         upserted  = r.upserted + process_login_batch.upserted,
+         rejected  = r.rejected + process_login_batch.rejected,
+         unchanged = r.unchanged + process_login_batch.unchanged
+   WHERE r.run_id = process_login_batch.run_id;
+END
+$$;
+COMMENT ON FUNCTION loginvault.process_login_batch(bigint, integer) IS
+  'Part of process_raw_logins: one batch in one statement (claim, validate, mask, encrypt, insert or update, quarantine); adds its counts to the run log row.';
+
+-- The procedure. Call it outside an explicit transaction (it COMMITs after
+-- every batch, so a long backlog neither holds locks nor bloats one
+-- transaction, and a failure loses at most the batch in flight). Its result
+-- is the run's log row: loginvault.last_process_run() reads it afterwards, in
+-- the same session (the NOTICE says the same, for a person at psql).
+CREATE OR REPLACE PROCEDURE public.process_raw_logins(batch_size integer DEFAULT 10000)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  v_run_id bigint;
+  v_batch  record;
+  v_run    record;
+BEGIN
+  IF batch_size IS NULL OR batch_size < 1 THEN
+    RAISE EXCEPTION 'process_raw_logins: batch_size must be a positive integer, got %', batch_size;
+  END IF;
+  v_run_id := loginvault.begin_process_run(batch_size);
+  -- For loginvault.last_process_run(): this session's latest run.
+  PERFORM pg_catalog.set_config('loginvault.last_run_id', v_run_id::text, false);
+  COMMIT;
+  LOOP
+    v_batch := loginvault.process_login_batch(v_run_id, batch_size);
+    COMMIT;
+    EXIT WHEN v_batch.staged = 0;
+  END LOOP;
+  v_run := loginvault.end_process_run(v_run_id);
+  COMMIT;
+  RAISE NOTICE 'process_raw_logins: % staged, % upserted, % rejected, % unchanged, % batches, % s (run %)',
+    v_run.staged, v_run.upserted, v_run.rejected, v_run.unchanged, v_run.batches,
+    round(extract(epoch FROM v_run.finished_at - v_run.started_at)::numeric, 3), v_run_id;
+END
+$$;
+COMMENT ON PROCEDURE public.process_raw_logins(integer) IS
+  'Mask, encrypt and upsert pending raw_logins into user_logins / rejected_logins, batch by batch (COMMIT between). Call outside a transaction block.';
+
+-- last_process_run(): the run log row of the latest process_raw_logins run
+-- of this session (none if it has not run one). How the loader reads a run's
+-- result as values instead of parsing the NOTICE.
+CREATE OR REPLACE FUNCTION loginvault.last_process_run()
+RETURNS SETOF loginvault.process_runs
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+  SELECT r.* FROM loginvault.process_runs r
+   WHERE r.run_id = nullif(current_setting('loginvault.last_run_id', true), '')::bigint
+$$;
+COMMENT ON FUNCTION loginvault.last_process_run() IS
+  'The run log row (loginvault.process_runs) of the latest process_raw_logins run of this session.';
