@@ -41,7 +41,7 @@ func fail(_ error: any Error) -> ExitCode {
     StandardError.write("loginvault: \(describe(error))\n")
     switch error {
     case let error as PreflightFailure: return error.exitCode
-    case MigrationError.drift: return ExitCodes.drift
+    case MigrationError.drift, MigrationError.forgetNeedsConsent: return ExitCodes.drift
     case LoadError.databaseUnavailable: return ExitCodes.databaseUnavailable
     case LoadError.tooManyRejects: return ExitCodes.tooManyRejects
     case LoadError.queueUnavailable, is SQSError: return ExitCodes.queueUnavailable

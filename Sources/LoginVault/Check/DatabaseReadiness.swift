@@ -23,8 +23,7 @@ public struct DatabaseReadiness: Sendable {
     /// What loading calls, and the privilege each needs. Processing adds the procedure.
     static let stagingObjects: [(kind: String, signature: String, privilege: String)] = [
         ("table", "public.raw_logins", "INSERT"),
-        ("function", "public.stage_incoming_logins()", "EXECUTE"),
-        ("function", "public.quarantine_raw_login(text,text,text,timestamptz,integer)", "EXECUTE"),
+        ("function", "public.stage_incoming_logins(integer)", "EXECUTE"),
     ]
     static let processingObjects: [(kind: String, signature: String, privilege: String)] = [
         ("procedure", "public.process_raw_logins(integer)", "EXECUTE"),
