@@ -189,6 +189,10 @@ public final class SQSClient: Sendable {
             throw error
         }
         let delay = retry.delay(afterAttempt: attempt, using: &generator)
+        if attempt == 1 {
+            // The first retry is said at once, so a wrong or unreachable endpoint is not silence.
+            logger.warning("SQS \(error.action) failed (\(error.code): \(error.message)); retrying up to \(retry.maxAttempts - 1) more times")
+        }
         logger.debug("SQS retry", metadata: [
             "action": "\(error.action)", "code": "\(error.code)", "attempt": "\(attempt)",
             "delay_ms": "\(Self.milliseconds(delay))",
@@ -252,7 +256,29 @@ public final class SQSClient: Sendable {
             return SQSError(code: SQSError.LocalCode.timeout, message: "no response within \(timeout) (\(error))",
                             action: action, attempts: attempts, isRetryable: true)
         }
-        return SQSError(code: SQSError.LocalCode.transport, message: "\(error)", action: action, attempts: attempts, isRetryable: true)
+        return SQSError(code: SQSError.LocalCode.transport, message: describeTransport(error), action: action, attempts: attempts,
+                        isRetryable: true)
+    }
+
+    /// A connection failure in plain words (`cannot connect to 127.0.0.1:1: Connection refused`),
+    /// instead of the nested dump of NIO's error types.
+    static func describeTransport(_ error: any Error) -> String {
+        switch error {
+        case let error as NIOConnectionError:
+            if let dns = error.dnsAError ?? error.dnsAAAAError {
+                return "cannot resolve \(error.host): \(describeTransport(dns))"
+            }
+            if let first = error.connectionErrors.first {
+                return "cannot connect to \(error.host):\(error.port): \(describeTransport(first.error))"
+            }
+            return "cannot connect to \(error.host):\(error.port)"
+        case let error as IOError:
+            return String(cString: strerror(error.errnoCode))
+        case let error as HTTPClientError:
+            return "\(error)".replacingOccurrences(of: "HTTPClientError.", with: "")
+        default:
+            return "\(error)"
+        }
     }
 
     static func nanoseconds(_ d: Duration) -> Int64 {

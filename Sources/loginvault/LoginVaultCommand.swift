@@ -14,8 +14,16 @@ struct LoginVaultCommand: AsyncParsableCommand {
 
             Connections follow libpq: --database takes a connection string or URI, \
             else DATABASE_URL, else the PG* variables, ~/.pgpass and service files.
+
+            Examples:
+              loginvault migrate --database 'host=db.internal dbname=app user=owner'
+              loginvault check --queue login-queue
+              loginvault load --queue login-queue
+              loginvault load --from-file examples/login-queue-sample.json
+
+            Shell completions: loginvault --generate-completion-script bash (or zsh, fish).
             """,
-        version: "0.1.0",
-        subcommands: [MigrateCommand.self, LoadCommand.self]
+        version: BuildInfo.versionLine,
+        subcommands: [MigrateCommand.self, LoadCommand.self, CheckCommand.self, VersionCommand.self]
     )
 }

@@ -30,10 +30,19 @@ struct MigrateCommand: ParsableCommand {
 
             Two migrate processes at once are safe: an advisory lock makes the second \
             wait, then find nothing to do. An applied file that changed or disappeared \
-            makes migrate refuse (exit 2) until it is restored, or --repair is given.
+            makes migrate refuse (exit 2) until it is restored, or --repair is given \
+            (--repair records changed files; forgetting a missing one also needs \
+            --forget-missing, and migrate first prints what it will forget). A \
+            migrations folder without migration files is refused, naming the folder.
 
             Exit codes: 0 success (including nothing to do); 1 error (connection, file, \
             SQL); 2 applied migrations drifted from their files; 64 bad usage.
+
+            Examples:
+              loginvault migrate --database 'host=db.internal dbname=app user=owner'
+              loginvault migrate --dry-run
+              loginvault migrate status --check
+              loginvault migrate --repair            # after a harmless edit (a comment) of an applied file
             """,
         subcommands: [MigrateStatusCommand.self]
     )
@@ -51,9 +60,18 @@ struct MigrateCommand: ParsableCommand {
     var target: Int?
 
     @Flag(help: ArgumentHelp(
-        "Accept applied files that changed (record their new checksum) or disappeared (forget them), then migrate.",
+        "Accept applied files that changed (record their new checksum), then migrate.",
         discussion: "Use only when the change is harmless (a comment): the database is not changed to match."))
     var repair = false
+
+    @Flag(help: ArgumentHelp(
+        "With --repair: also forget applied migrations whose files are missing (printed first).",
+        discussion: "Without it, --repair refuses while a file is missing: a wrong --migrations-dir must not erase the history."))
+    var forgetMissing = false
+
+    func validate() throws {
+        if forgetMissing && !repair { throw ValidationError("--forget-missing only applies with --repair") }
+    }
 
     func run() throws {
         let logger = logging.makeLogger("loginvault.migrate")
@@ -64,7 +82,13 @@ struct MigrateCommand: ParsableCommand {
             let connection = try database.connect()
             connection.onNotice = { notice in logger.info("\(notice.severity): \(notice.message)") }
             let migrator = Migrator(connection: connection, migrations: migrations, definitions: definitions, logger: logger)
-            let report = try migrator.migrate(dryRun: dryRun, repair: repair, target: target)
+            if repair && forgetMissing {
+                let missing = try migrator.status().filter { $0.status == .missing }
+                for state in missing {
+                    print("will forget  \(state.fileName) (applied, but its file is missing from \(directory.path))")
+                }
+            }
+            let report = try migrator.migrate(dryRun: dryRun, repair: repair, forgetMissing: forgetMissing, target: target)
             for state in report.repaired {
                 print("repaired  \(state.fileName) (\(state.status.rawValue))")
             }
@@ -118,7 +142,13 @@ struct MigrateStatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show each migration: applied, pending, changed (file edited since) or missing (file gone).",
-        discussion: "Exit codes: 0 no drift; 1 error; 2 a migration changed or is missing; 3 pending migrations with --check."
+        discussion: """
+            Exit codes: 0 no drift; 1 error; 2 a migration changed or is missing; 3 pending migrations with --check.
+
+            Examples:
+              loginvault migrate status
+              loginvault migrate status --check && echo up to date
+            """
     )
 
     @OptionGroup var database: DatabaseOptions

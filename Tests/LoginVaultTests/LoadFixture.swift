@@ -66,6 +66,12 @@ struct LoadFixture {
             + (Int(attributes["ApproximateNumberOfMessagesNotVisible"] ?? "0") ?? 0)
     }
 
+    /// Messages received by someone and neither deleted nor visible again yet.
+    func messagesInvisible() async throws -> Int {
+        let attributes = try await client.getQueueAttributes(queueURL: queueURL, names: ["ApproximateNumberOfMessagesNotVisible"])
+        return Int(attributes["ApproximateNumberOfMessagesNotVisible"] ?? "0") ?? 0
+    }
+
     func count(_ sql: String, _ parameters: [PostgresValue] = []) throws -> Int {
         try database.connect().query(sql, parameters).first?[0].int ?? -1
     }

@@ -43,14 +43,31 @@ public struct FileLoader: Sendable {
         }
         await closeSiblings()
         guard settings.process else { return [] }
+        statistics.enter(.processing)
         return [try await database.processRawLogins()]
     }
 
+    /// With a reject guard, the first batch is a small probe (`probeSize` messages) and
+    /// nothing more is read until it is staged and judged: a file that is not JSON stops
+    /// the load after at most that many rows of junk.
+    static let probeSize = 100
+
     private func stage(into writers: [StagingDatabase], batches: AsyncThrowingChannel<[IncomingMessage], any Error>,
                        batchSize: Int, limit: Int?) async throws {
+        let rejectGuard = RejectGuard(maxRatio: settings.maxRejectRatio)
+        let statistics = statistics, logger = logger
+        @Sendable func stage(_ batch: [IncomingMessage], on writer: StagingDatabase) async throws {
+            statistics.update { $0.received += batch.count }
+            let outcome = try await writer.stage(batch, maxReceives: nil)
+            statistics.record(outcome)
+            if let stop = rejectGuard.check(outcome, logger: logger) { throw stop }
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 do {
+                    // The probe: staged here, before any writer has a batch, and judged before more is read.
+                    var probe = settings.maxRejectRatio != nil
+                    var size = probe ? min(batchSize, Self.probeSize) : batchSize
                     var batch: [IncomingMessage] = []
                     batch.reserveCapacity(batchSize)
                     var count = 0
@@ -58,8 +75,14 @@ public struct FileLoader: Sendable {
                         if let limit, count >= limit { break }
                         count += 1
                         batch.append(message)
-                        if batch.count == batchSize {
-                            await batches.send(batch)
+                        if batch.count == size {
+                            if probe {
+                                try await stage(batch, on: writers[0])
+                                probe = false
+                                size = batchSize
+                            } else {
+                                await batches.send(batch)
+                            }
                             batch.removeAll(keepingCapacity: true)
                         }
                     }
@@ -72,9 +95,7 @@ public struct FileLoader: Sendable {
             for writer in writers {
                 group.addTask {
                     for try await batch in batches {
-                        statistics.update { $0.received += batch.count }
-                        let outcome = try await writer.stage(batch, maxReceives: nil)
-                        statistics.record(outcome)
+                        try await stage(batch, on: writer)
                     }
                 }
             }

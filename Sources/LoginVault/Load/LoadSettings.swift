@@ -1,3 +1,5 @@
+import Postgres
+
 /// How a `load` run behaves; the command line fills it in.
 public struct LoadSettings: Sendable {
     /// `drain`: stop once the queue stays empty for a long poll with none of this load's messages
@@ -35,6 +37,12 @@ public struct LoadSettings: Sendable {
     /// time this many messages have been staged (nil: only at the end, and on the
     /// `processEvery` timer in follow mode). The call at the end still runs.
     public var processAfter: Int?
+    /// Stop once more than this share of the messages staged so far were rejected as not
+    /// JSON (nil: only warn). See `RejectGuard`.
+    public var maxRejectRatio: Double?
+    /// On shutdown, how long receives already sent may take to answer before they are
+    /// cancelled (see `QueueLoader.requestShutdown`).
+    public var shutdownGrace: Duration = .seconds(3)
 
     public init() {}
 }
@@ -45,6 +53,11 @@ public enum LoadError: Error, Sendable, CustomStringConvertible {
     case databaseUnavailable(String)
     /// The queue kept failing, or refused outright (no such queue, access denied).
     case queueUnavailable(String)
+    /// The database refused for a reason no retry can heal (privileges, not migrated,
+    /// read-only): the batches in hand were released once and the load stopped.
+    case databaseRefused(PostgresError)
+    /// More of what was staged was rejected as not JSON than `--max-reject-ratio` allows.
+    case tooManyRejects(rejected: Int, seen: Int, maxRatio: Double)
 
     public var description: String {
         switch self {
@@ -52,6 +65,12 @@ public enum LoadError: Error, Sendable, CustomStringConvertible {
             return "giving up: the database kept failing (\(why)); nothing uncommitted was deleted from the queue"
         case .queueUnavailable(let why):
             return "giving up: the queue kept failing (\(why))"
+        case .databaseRefused(let error):
+            return "stopped: \(error.oneLine); the messages in hand were released unharmed"
+        case .tooManyRejects(let rejected, let seen, let maxRatio):
+            let percent = Int((Double(rejected) / Double(max(seen, 1)) * 100).rounded())
+            return "stopped: \(rejected) of the first \(seen) messages (\(percent)%) were not JSON and went to rejected_logins, "
+                + "more than --max-reject-ratio \(maxRatio) allows; check the input (a JSON array or JSON lines; --format)"
         }
     }
 }

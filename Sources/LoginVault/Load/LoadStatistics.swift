@@ -15,12 +15,17 @@ public final class LoadStatistics: Sendable {
         /// Messages the database quarantined before staging: poison (too_many_receives),
         /// a NUL byte (nul_byte) or invalid UTF-8 (invalid_utf8).
         public var quarantined = 0
-        /// Messages deleted from the queue after their batch committed.
+        /// Messages deleted from the queue after their batch committed (a redelivered copy
+        /// skipped as a duplicate is deleted too). Every message received ends in exactly one
+        /// of `deleted`, `deleteFailures`, `released` or `releaseFailures`.
         public var deleted = 0
         /// Messages whose delete failed for good (they come back and are skipped as duplicates).
         public var deleteFailures = 0
         /// Messages made visible again without being staged (failure or shutdown).
         public var released = 0
+        /// Messages that could not be released (SQS refused or was unreachable): they
+        /// return after their visibility timeout.
+        public var releaseFailures = 0
         /// Visibility extensions of messages held longer than expected.
         public var extended = 0
         /// Messages whose body did not match its MD5, left to redelivery.
@@ -31,9 +36,24 @@ public final class LoadStatistics: Sendable {
         public var failedBatches = 0
     }
 
+    /// What a run is doing now (for the progress line).
+    public enum Phase: String, Sendable {
+        /// Receiving (or reading) and staging.
+        case loading
+        /// The final process_raw_logins call.
+        case processing
+    }
+
     private let state = Mutex(Snapshot())
+    private let currentPhase = Mutex(Phase.loading)
 
     public init() {}
+
+    public var phase: Phase { currentPhase.withLock { $0 } }
+
+    public func enter(_ phase: Phase) {
+        currentPhase.withLock { $0 = phase }
+    }
 
     public var snapshot: Snapshot { state.withLock { $0 } }
 

@@ -5,9 +5,11 @@ public protocol MessageQueue: Sendable {
     func receive(maxMessages: Int, waitTimeSeconds: Int, visibilityTimeout: Int) async throws -> [IncomingMessage]
     /// Deletes messages by receipt handle (any number; the adapter batches by ten).
     /// Returns the handles that could not be deleted, with a reason each.
-    func delete(receiptHandles: [String]) async throws -> [DeleteFailure]
+    func delete(receiptHandles: [String]) async throws -> [ReceiptFailure]
     /// Sets the visibility timeout of messages (0: visible again at once).
-    func changeVisibility(receiptHandles: [String], timeout: Int) async throws
+    /// Returns the handles whose change was refused, with a reason each.
+    @discardableResult
+    func changeVisibility(receiptHandles: [String], timeout: Int) async throws -> [ReceiptFailure]
     /// Requests sent so far, retries included (for "requests per message").
     var requestCount: Int { get }
     /// Where the loops that call this queue should run to avoid a thread hop per
@@ -19,8 +21,9 @@ extension MessageQueue {
     public var taskExecutor: (any TaskExecutor)? { nil }
 }
 
-/// A message that could not be deleted, and whether trying again may help.
-public struct DeleteFailure: Sendable, Equatable {
+/// A receipt handle SQS refused to delete (or to change the visibility of), with
+/// AWS's error code, and whether trying again may help.
+public struct ReceiptFailure: Sendable, Equatable {
     public let receiptHandle: String
     public let code: String
     public let retryable: Bool
@@ -30,4 +33,7 @@ public struct DeleteFailure: Sendable, Equatable {
         self.code = code
         self.retryable = retryable
     }
+
+    /// SQS's code for a receipt handle it does not (or no longer) know.
+    public static let invalidHandle = "ReceiptHandleIsInvalid"
 }

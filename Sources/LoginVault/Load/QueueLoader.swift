@@ -1,4 +1,5 @@
 import Logging
+import Postgres
 import Synchronization
 
 /// `load` from a queue: receivers long-poll concurrently, messages are grouped
@@ -13,6 +14,7 @@ public final class QueueLoader: Sendable {
     let logger: Logger
 
     private let inFlight = InFlightMessages()
+    private let rejectGuard: RejectGuard
     private let stopping = Mutex(false)
     private let remaining: Mutex<Int?>
     private let receiving = Mutex<Task<Void, Never>?>(nil)
@@ -28,20 +30,38 @@ public final class QueueLoader: Sendable {
         self.statistics = statistics
         self.logger = logger
         self.remaining = Mutex(settings.maxMessages)
+        self.rejectGuard = RejectGuard(maxRatio: settings.maxRejectRatio)
     }
 
-    /// Stops receiving (in-flight long polls are cancelled); what was received is
-    /// still staged and deleted, or released if it cannot be. `run` then returns.
+    /// Stops receiving; what was received is still staged and deleted, or released if it
+    /// cannot be. `run` then returns.
+    ///
+    /// Receives already sent are given `settings.shutdownGrace` to answer before they are
+    /// cancelled: SQS hands messages out before its answer arrives, so a receive cancelled
+    /// mid-answer would leave what it took invisible for the whole visibility timeout. A
+    /// long poll on an empty queue just runs out the grace, having taken nothing.
     public func requestShutdown() {
+        stopReceiving(cancelAfter: settings.shutdownGrace)
+    }
+
+    /// No new receives; with `cancelAfter`, the ones in flight are cancelled after it, else
+    /// they run to their end (at most the long poll). A fatal error lets them end: messages it
+    /// releases would otherwise be taken by a long poll this process abandoned (the server
+    /// does not notice the client left) and stay invisible for the whole visibility timeout.
+    private func stopReceiving(cancelAfter grace: Duration?) {
         stopping.withLock { $0 = true }
-        receiving.withLock { $0?.cancel() }
+        guard let grace else { return }
+        Task {
+            try? await Task.sleep(for: grace)
+            self.receiving.withLock { $0?.cancel() }
+        }
     }
 
     private var isStopping: Bool { stopping.withLock { $0 } }
 
     private func failFatally(_ error: any Error) {
         fatal.withLock { if $0 == nil { $0 = error } }
-        requestShutdown()
+        stopReceiving(cancelAfter: nil)
     }
 
     /// Runs until the queue is drained (drain mode), `maxMessages` is reached, or
@@ -87,7 +107,6 @@ public final class QueueLoader: Sendable {
                         inbox.finish()
                     }
                     receiving.withLock { $0 = receivers }
-                    if isStopping { receivers.cancel() }
                     pipeline.addTask { await receivers.value }
                     pipeline.addTask {
                         await self.writeLoop(from: inbox, to: deletions, background: background)
@@ -97,6 +116,7 @@ public final class QueueLoader: Sendable {
                         // (SKIP LOCKED: each takes other rows). Not after a fatal error.
                         guard self.settings.process, self.fatal.withLock({ $0 == nil }) else { return }
                         background?.finish()
+                        self.statistics.enter(.processing)
                         do {
                             let run = try await self.database.processRawLogins()
                             self.finalRun.withLock { $0 = .success(run) }
@@ -154,15 +174,30 @@ public final class QueueLoader: Sendable {
             let requestedAt = ContinuousClock.now
             let inFlightWhenSent = inFlight.count
             do {
-                messages = try await queue.receive(maxMessages: wanted, waitTimeSeconds: settings.waitTimeSeconds,
-                                                   visibilityTimeout: settings.visibilityTimeout)
+                if settings.mode == .drain {
+                    // --give-up-after bounds what an unreachable queue costs, however many attempts
+                    // the client makes within one call: a call that outlasts what is left is cut off.
+                    let budget = failingSince.map { settings.giveUpAfter - (requestedAt - $0) }
+                        ?? settings.giveUpAfter + .seconds(settings.waitTimeSeconds + 10)
+                    let queue = self.queue, wait = settings.waitTimeSeconds, visibility = settings.visibilityTimeout
+                    messages = try await withTimeout(max(budget, .seconds(1)), what: "the queue") {
+                        try await queue.receive(maxMessages: wanted, waitTimeSeconds: wait, visibilityTimeout: visibility)
+                    }
+                } else {
+                    messages = try await queue.receive(maxMessages: wanted, waitTimeSeconds: settings.waitTimeSeconds,
+                                                       visibilityTimeout: settings.visibilityTimeout)
+                }
                 failingSince = nil
                 backoff = .milliseconds(250)
             } catch {
                 giveBack(wanted)
                 if Task.isCancelled || isStopping { return }
                 let retryable = (error as? QueueError)?.retryable ?? true
-                logger.warning("receiver \(index): \(error)")
+                if failingSince == nil || !retryable {
+                    logger.warning("receiver \(index): \(error)\(retryable ? "; retrying" : "")")
+                } else {
+                    logger.debug("receiver \(index): \(error)")
+                }
                 let since = failingSince ?? .now
                 failingSince = since
                 if !retryable || (settings.mode == .drain && ContinuousClock.now - since > settings.giveUpAfter) {
@@ -183,8 +218,7 @@ public final class QueueLoader: Sendable {
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
-            let handles = messages.compactMap(\.receiptHandle)
-            inFlight.add(handles, visibleAgainAt: requestedAt + .seconds(settings.visibilityTimeout))
+            inFlight.add(messages, visibleAgainAt: requestedAt + .seconds(settings.visibilityTimeout))
             statistics.update { $0.received += messages.count }
             // Handed over even if shutdown began meanwhile (send ignores cancellation):
             // the writer stages or releases them.
@@ -203,22 +237,40 @@ public final class QueueLoader: Sendable {
                            to deletions: BoundedQueue<[IncomingMessage]>,
                            background: BackgroundProcessing?) async {
         var givenUp = false
+        // After giving up, what is in hand and what receives still in flight bring is held (the
+        // heartbeat keeps it invisible) and released in one go once the receivers have stopped:
+        // released earlier, a long poll still running would take it again and raise its receive count.
+        var held: [IncomingMessage] = []
         var failingSince: ContinuousClock.Instant?
         var backoff = Duration.milliseconds(200)
         while true {
             let batch = await inbox.nextBatch(maxCount: settings.batchSize, window: settings.batchWindow)
             guard !batch.isEmpty else { break }  // finished
             if givenUp {
-                // Gave up on the database: everything still arriving goes back to the queue.
-                await release(batch)
+                held += batch
                 continue
             }
             do {
                 let outcome = try await database.stage(batch, maxReceives: settings.maxReceives)
                 statistics.record(outcome)
                 background?.staged(outcome.staged)
+                if let stop = rejectGuard.check(outcome, logger: logger) {
+                    // The batch is committed: delete it like any other, then stop before more junk lands.
+                    givenUp = true
+                    failFatally(stop)
+                }
                 failingSince = nil
                 backoff = .milliseconds(200)
+            } catch let error as PostgresError where error.isPermanent {
+                // Privileges, a database without loginvault's objects, a read-only server: trying
+                // again cannot help, and every retry would raise the messages' receive count until
+                // valid logins end up quarantined as too_many_receives. Release once and stop.
+                statistics.update { $0.failedBatches += 1 }
+                logger.debug("staging a batch of \(batch.count) failed for good: \(error)")
+                held += batch
+                givenUp = true
+                failFatally(LoadError.databaseRefused(error))
+                continue
             } catch {
                 statistics.update { $0.failedBatches += 1 }
                 logger.error("staging a batch of \(batch.count) failed, releasing it: \(error)")
@@ -241,6 +293,7 @@ public final class QueueLoader: Sendable {
                 Array(batch[$0..<min($0 + 10, batch.count)])
             })
         }
+        await release(held)
     }
 
     /// Reconnects with capped exponential backoff until the database answers,
@@ -262,48 +315,66 @@ public final class QueueLoader: Sendable {
     }
 
     /// Makes messages visible again at once, so they are not lost to a timeout.
+    /// Each is counted once: released, or (if SQS refused or could not be reached) left to
+    /// its visibility timeout.
     private func release(_ messages: [IncomingMessage]) async {
         let handles = messages.compactMap(\.receiptHandle)
         guard !handles.isEmpty else { return }
         do {
-            try await queue.changeVisibility(receiptHandles: handles, timeout: 0)
-            statistics.update { $0.released += handles.count }
+            let refused = try await queue.changeVisibility(receiptHandles: handles, timeout: 0)
+            statistics.update {
+                $0.released += handles.count - refused.count
+                $0.releaseFailures += refused.count
+            }
+            if !refused.isEmpty {
+                logger.warning("could not release \(refused.count) messages (\(Set(refused.map(\.code)).sorted().joined(separator: ", "))): they return after their visibility timeout (\(settings.visibilityTimeout) s)")
+            }
         } catch {
-            logger.warning("could not release \(handles.count) messages (they return after their visibility timeout): \(error)")
+            statistics.update { $0.releaseFailures += handles.count }
+            logger.warning("could not release \(handles.count) messages (they return after their visibility timeout, \(settings.visibilityTimeout) s): \(error)")
         }
-        inFlight.remove(handles)
+        inFlight.remove(messages)
     }
 
     // MARK: - Deleting
 
     private func deleteLoop(_ deletions: BoundedQueue<[IncomingMessage]>) async {
         while let chunk = await deletions.next() {
-            var handles = chunk.compactMap(\.receiptHandle)
+            var pending = chunk.filter { $0.receiptHandle != nil }
             var attempt = 0
-            while !handles.isEmpty {
+            while !pending.isEmpty {
                 attempt += 1
                 do {
-                    let failures = try await queue.delete(receiptHandles: handles)
-                    let failed = Set(failures.map(\.receiptHandle))
-                    let done = handles.filter { !failed.contains($0) }
-                    statistics.update { $0.deleted += done.count }
-                    inFlight.remove(done)
-                    let retry = failures.filter(\.retryable).map(\.receiptHandle)
-                    let final = failures.filter { !$0.retryable }
-                    if !final.isEmpty {
-                        logger.warning("\(final.count) deletes refused (\(final.map(\.code).joined(separator: ", "))): those messages will be redelivered and skipped as duplicates")
-                        statistics.update { $0.deleteFailures += final.count }
-                        inFlight.remove(final.map(\.receiptHandle))
+                    let failures = try await queue.delete(receiptHandles: pending.compactMap(\.receiptHandle))
+                    let failedCodes = Dictionary(failures.map { ($0.receiptHandle, $0) }, uniquingKeysWith: { first, _ in first })
+                    // A message this run received twice is gone once one of its receipts deleted it;
+                    // SQS (moto) may then refuse the other receipt as invalid. That receipt is done too.
+                    let goneAnyway = pending.filter {
+                        failedCodes[$0.receiptHandle!]?.code == ReceiptFailure.invalidHandle && inFlight.wasDuplicated($0.messageId)
                     }
-                    handles = retry
+                    let done = pending.filter { failedCodes[$0.receiptHandle!] == nil }
+                    statistics.update { $0.deleted += done.count + goneAnyway.count }
+                    inFlight.remove(done + goneAnyway)
+                    let goneIds = Set(goneAnyway.map(\.receiptHandle!))
+                    let retry = pending.filter { failedCodes[$0.receiptHandle!]?.retryable == true }
+                    let final = pending.filter {
+                        failedCodes[$0.receiptHandle!]?.retryable == false && !goneIds.contains($0.receiptHandle!)
+                    }
+                    if !final.isEmpty {
+                        let codes = Set(final.compactMap { failedCodes[$0.receiptHandle!]?.code }).sorted()
+                        logger.warning("\(final.count) deletes refused (\(codes.joined(separator: ", "))): those messages will be redelivered and skipped as duplicates")
+                        statistics.update { $0.deleteFailures += final.count }
+                        inFlight.remove(final)
+                    }
+                    pending = retry
                 } catch {
                     logger.warning("delete attempt \(attempt) failed: \(error)")
                 }
-                if !handles.isEmpty {
+                if !pending.isEmpty {
                     if attempt >= 5 {
-                        logger.warning("giving up deleting \(handles.count) messages: they will be redelivered and skipped as duplicates")
-                        statistics.update { $0.deleteFailures += handles.count }
-                        inFlight.remove(handles)
+                        logger.warning("giving up deleting \(pending.count) messages: they will be redelivered and skipped as duplicates")
+                        statistics.update { $0.deleteFailures += pending.count }
+                        inFlight.remove(pending)
                         break
                     }
                     try? await Task.sleep(for: .milliseconds(100 << min(attempt, 5)))

@@ -45,8 +45,8 @@ public struct SQSQueue: MessageQueue {
         }
     }
 
-    public func delete(receiptHandles: [String]) async throws -> [DeleteFailure] {
-        var failures: [DeleteFailure] = []
+    public func delete(receiptHandles: [String]) async throws -> [ReceiptFailure] {
+        var failures: [ReceiptFailure] = []
         for start in stride(from: 0, to: receiptHandles.count, by: 10) {
             let chunk = Array(receiptHandles[start..<min(start + 10, receiptHandles.count)])
             let entries = chunk.enumerated().map { SQSBatchEntry(id: String($0.offset), receiptHandle: $0.element) }
@@ -54,23 +54,27 @@ public struct SQSQueue: MessageQueue {
             for failure in result.failed {
                 guard let index = Int(failure.id), chunk.indices.contains(index) else { continue }
                 // A sender fault (bad or expired receipt handle) will not heal by retrying.
-                failures.append(DeleteFailure(receiptHandle: chunk[index], code: failure.code, retryable: !failure.senderFault))
+                failures.append(ReceiptFailure(receiptHandle: chunk[index], code: failure.code, retryable: !failure.senderFault))
             }
         }
         return failures
     }
 
-    public func changeVisibility(receiptHandles: [String], timeout: Int) async throws {
+    @discardableResult
+    public func changeVisibility(receiptHandles: [String], timeout: Int) async throws -> [ReceiptFailure] {
+        var failures: [ReceiptFailure] = []
         for start in stride(from: 0, to: receiptHandles.count, by: 10) {
             let chunk = Array(receiptHandles[start..<min(start + 10, receiptHandles.count)])
             let entries = chunk.enumerated().map { (id: String($0.offset), receiptHandle: $0.element, visibilityTimeout: timeout) }
             let result = try await mapErrors {
                 try await client.changeMessageVisibilityBatch(queueURL: queueURL, entries: entries)
             }
-            if !result.failed.isEmpty {
-                logger.debug("visibility change refused for \(result.failed.count) messages: \(result.failed.map(\.code))")
+            for failure in result.failed {
+                guard let index = Int(failure.id), chunk.indices.contains(index) else { continue }
+                failures.append(ReceiptFailure(receiptHandle: chunk[index], code: failure.code, retryable: !failure.senderFault))
             }
         }
+        return failures
     }
 
     private func mapErrors<T>(_ body: () async throws -> T) async throws -> T {

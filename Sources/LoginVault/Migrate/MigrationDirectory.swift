@@ -46,6 +46,7 @@ public enum MigrationDirectory {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
             .filter { $0.hasSuffix(".sql") }
             .sorted()
+        guard !names.isEmpty else { throw MigrationError.noMigrations(directory.standardizedFileURL.path) }
         var migrations: [Migration] = []
         for name in names {
             let (version, description) = try parse(fileName: name)

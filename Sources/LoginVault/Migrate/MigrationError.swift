@@ -4,6 +4,10 @@ import Postgres
 public enum MigrationError: Error, Sendable, CustomStringConvertible {
     /// No migrations directory was found; lists where it looked.
     case directoryNotFound([String])
+    /// The directory has no migration file (a wrong `--migrations-dir`).
+    case noMigrations(String)
+    /// `--repair` would forget applied migrations whose files are missing; that needs `--forget-missing`.
+    case forgetNeedsConsent([MigrationState])
     /// A `.sql` file whose name is not `NNNN_description.sql`, or unreadable.
     case invalidFile(String, String)
     /// A file of `sql/definitions/` whose name is not `NN_concern.sql`.
@@ -24,6 +28,12 @@ public enum MigrationError: Error, Sendable, CustomStringConvertible {
         case .directoryNotFound(let places):
             return "no migrations directory found; looked in:\n" + places.map { "  \($0)" }.joined(separator: "\n")
                 + "\nPass --migrations-dir DIR (or set LOGINVAULT_MIGRATIONS_DIR)."
+        case .noMigrations(let directory):
+            return "no migration files (NNNN_description.sql) in \(directory): is --migrations-dir (or LOGINVAULT_MIGRATIONS_DIR) right?"
+        case .forgetNeedsConsent(let states):
+            return "--repair would forget applied migrations whose files are missing: "
+                + states.map(\.fileName).joined(separator: ", ")
+                + ". Restore the files (or check --migrations-dir); to forget them anyway, add --forget-missing"
         case .invalidFile(let file, let why):
             return "\(file) \(why) (expected NNNN_description.sql, e.g. 0001_create_schema.sql)"
         case .invalidDefinitionFile(let file):

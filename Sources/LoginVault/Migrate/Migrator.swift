@@ -151,11 +151,13 @@ public struct Migrator {
 
     /// Applies what is pending. Refuses (`MigrationError.drift`) when an applied
     /// file changed or disappeared, unless `repair` is set, which records the
-    /// files as they are now and forgets the history of vanished ones.
+    /// files as they are now; the history of vanished ones is forgotten only
+    /// with `forgetMissing` as well (else `MigrationError.forgetNeedsConsent`).
     /// With `target`, stops after that version and applies no definitions
     /// (to reproduce an older install; Flyway's `-target`).
     @discardableResult
-    public func migrate(dryRun: Bool = false, repair: Bool = false, target: Int? = nil) throws -> MigrationReport {
+    public func migrate(dryRun: Bool = false, repair: Bool = false, forgetMissing: Bool = false,
+                        target: Int? = nil) throws -> MigrationReport {
         var report = MigrationReport()
         report.dryRun = dryRun
         if !dryRun {
@@ -175,6 +177,8 @@ public struct Migrator {
         let drifted = states.filter { $0.status == .changed || $0.status == .missing }
         if !drifted.isEmpty {
             guard repair else { throw MigrationError.drift(drifted) }
+            let missing = drifted.filter { $0.status == .missing }
+            if !missing.isEmpty && !forgetMissing { throw MigrationError.forgetNeedsConsent(missing) }
             for state in drifted {
                 if !dryRun {
                     if state.status == .changed, let migration = migrations.first(where: { $0.version == state.version }) {

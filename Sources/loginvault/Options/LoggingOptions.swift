@@ -16,9 +16,7 @@ struct LoggingOptions: ParsableArguments {
         loggingBootstrapped.withLock { done in
             if !done {
                 LoggingSystem.bootstrap { name in
-                    var handler = StreamLogHandler.standardError(label: name)
-                    handler.logLevel = level
-                    return handler
+                    StandardErrorLogHandler(label: name, logLevel: level)
                 }
                 done = true
             }
