@@ -106,6 +106,7 @@ struct LoadCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var observability: ObservabilityOptions
 
     func validate() throws {
         if (queue == nil) == (fromFile == nil) {
@@ -143,10 +144,14 @@ struct LoadCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.makeLogger("loginvault.load")
-        let statistics = LoadStatistics()
+        let instruments = observability.makeMetrics()
+        let metrics = instruments?.metrics
+        let statistics = LoadStatistics(onChange: metrics?.statisticsHook)
         // Its thread is joined (`shutdown`) before run returns, on every path: a thread still
         // closing libpq while exit() runs the libraries' cleanup corrupted the heap (SIGABRT).
-        let staging = StagingDatabase(connectionString: database.connectionString, logger: logger)
+        let staging = StagingDatabase(connectionString: database.connectionString, logger: logger,
+                                      onProcessRun: metrics?.processRunHook)
+        var observing: LoadObservability?
         let started = ContinuousClock.now
         let reporter = ProgressReporter(statistics: statistics, enabled: progress ?? (isatty(STDERR_FILENO) == 1))
         var client: SQSClient?
@@ -157,16 +162,27 @@ struct LoadCommand: AsyncParsableCommand {
             if let fromFile {
                 let loader = FileLoader(reader: MessageFileReader(path: fromFile, format: format), database: staging,
                                         settings: settings, statistics: statistics, logger: logger)
+                if let instruments {
+                    observing = try await observability.start(instruments, connectionString: database.connectionString,
+                                                              queue: nil, logger: logger)
+                }
                 notices = try await reporter.while { try await loader.run() }
             } else {
                 let configuration = try SQSConfiguration.resolve(endpointOverride: endpointURL, regionOverride: region,
                                                                  profile: profile)
                 let sqs = SQSClient(configuration: configuration, logger: Logger(label: "loginvault.sqs", level: logger.logLevel))
                 client = sqs
+                if let metrics { sqs.observeRequests { metrics.sqsRequest($0) } }
                 let queueURL = try await sqs.queueURL(for: queue!)
                 logger.info("loading \(queueURL) via \(configuration.endpoint.absoluteString)")
                 let loader = QueueLoader(queue: SQSQueue(client: sqs, queueURL: queueURL, statistics: statistics, logger: logger),
-                                         database: staging, settings: settings, statistics: statistics, logger: logger)
+                                         database: staging, settings: settings, statistics: statistics, logger: logger,
+                                         observer: metrics)
+                if let instruments {
+                    instruments.metrics.readInFlight { loader.messagesInFlight }
+                    observing = try await observability.start(instruments, connectionString: database.connectionString,
+                                                              queue: (sqs, queueURL), logger: logger)
+                }
                 let signals = Task {
                     for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
                         logger.notice("\(signal): finishing the batches in flight, then stopping")
@@ -177,6 +193,7 @@ struct LoadCommand: AsyncParsableCommand {
                 notices = try await reporter.while { try await loader.run() }
                 requests = sqs.requestCount
             }
+            await observing?.stop()
             try? await client?.shutdown()
             await staging.close()
             await staging.shutdown()
@@ -184,6 +201,7 @@ struct LoadCommand: AsyncParsableCommand {
                                       elapsed: ContinuousClock.now - started, queueRequests: requests, process: notices)
             print(json ? summary.json : summary.text)
         } catch {
+            await observing?.stop()
             try? await client?.shutdown()
             await staging.close()
             await staging.shutdown()

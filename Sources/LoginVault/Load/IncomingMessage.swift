@@ -16,14 +16,18 @@ public struct IncomingMessage: Sendable {
     /// Set when the body cannot be stored as text as it is (a file with invalid
     /// UTF-8 or a NUL byte): the message goes to the quarantine with this reason.
     public let unstorableReason: String?
+    /// When this process got the message (for the receive-to-commit and receive-to-delete metrics).
+    public let receivedAt: ContinuousClock.Instant
 
     public init(messageId: String, body: String, sentAt: Date? = nil, receiveCount: Int? = nil,
-                receiptHandle: String? = nil, unstorableReason: String? = nil) {
+                receiptHandle: String? = nil, unstorableReason: String? = nil,
+                receivedAt: ContinuousClock.Instant = .now) {
         self.messageId = messageId
         self.body = body
         self.sentAt = sentAt
         self.receiveCount = receiveCount
         self.receiptHandle = receiptHandle
         self.unstorableReason = unstorableReason
+        self.receivedAt = receivedAt
     }
 }

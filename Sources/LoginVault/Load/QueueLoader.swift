@@ -11,6 +11,7 @@ public final class QueueLoader: Sendable {
     let settings: LoadSettings
     public let statistics: LoadStatistics
     let logger: Logger
+    let observer: (any LoadObserver)?
 
     private let inFlight = InFlightMessages()
     private let stopping = Mutex(false)
@@ -21,8 +22,9 @@ public final class QueueLoader: Sendable {
     private let finalRun = Mutex<Result<[String], any Error>?>(nil)
 
     public init(queue: any MessageQueue, database: StagingDatabase, settings: LoadSettings,
-                statistics: LoadStatistics = LoadStatistics(), logger: Logger) {
+                statistics: LoadStatistics = LoadStatistics(), logger: Logger, observer: (any LoadObserver)? = nil) {
         self.queue = queue
+        self.observer = observer
         self.database = database
         self.settings = settings
         self.statistics = statistics
@@ -38,6 +40,9 @@ public final class QueueLoader: Sendable {
     }
 
     private var isStopping: Bool { stopping.withLock { $0 } }
+
+    /// Messages received and neither deleted nor released yet.
+    public var messagesInFlight: Int { inFlight.count }
 
     private func failFatally(_ error: any Error) {
         fatal.withLock { if $0 == nil { $0 = error } }
@@ -208,7 +213,9 @@ public final class QueueLoader: Sendable {
                 continue
             }
             do {
+                let stagingStarted = ContinuousClock.now
                 let outcome = try await database.stage(batch, maxReceives: settings.maxReceives)
+                observer?.batchCommitted(batch, took: ContinuousClock.now - stagingStarted)
                 statistics.record(outcome)
                 background?.staged(outcome.staged)
                 failingSince = nil
@@ -282,6 +289,10 @@ public final class QueueLoader: Sendable {
                     let done = handles.filter { !failed.contains($0) }
                     statistics.update { $0.deleted += done.count }
                     inFlight.remove(done)
+                    if let observer {
+                        let deleted = Set(done)
+                        observer.messagesDeleted(chunk.filter { $0.receiptHandle.map(deleted.contains) ?? false })
+                    }
                     let retry = failures.filter(\.retryable).map(\.receiptHandle)
                     let final = failures.filter { !$0.retryable }
                     if !final.isEmpty {

@@ -15,20 +15,23 @@ public actor StagingDatabase {
     private let connectionString: String
     private let logger: Logger
     private var connection: PostgresConnection?
+    /// Told of every `process_raw_logins` call, successful or not (for metrics).
+    private let onProcessRun: (@Sendable (ProcessRun) -> Void)?
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
 
-    public init(connectionString: String, logger: Logger) {
+    public init(connectionString: String, logger: Logger, onProcessRun: (@Sendable (ProcessRun) -> Void)? = nil) {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.loop = group.next()
         self.connectionString = connectionString
         self.logger = logger
+        self.onProcessRun = onProcessRun
     }
 
     /// Another session to the same database, with a thread of its own (for work
     /// that must not wait behind staging, such as processing while loading).
     public nonisolated func sibling() -> StagingDatabase {
-        StagingDatabase(connectionString: connectionString, logger: logger)
+        StagingDatabase(connectionString: connectionString, logger: logger, onProcessRun: onProcessRun)
     }
 
     /// Connects (or reconnects) now, so a bad connection string fails early.
@@ -100,6 +103,18 @@ public actor StagingDatabase {
 
     /// `CALL process_raw_logins()`; returns the notices it raised (its summary).
     public func processRawLogins(batchSize: Int? = nil) throws -> [String] {
+        let started = ContinuousClock.now
+        do {
+            let notices = try callProcessRawLogins(batchSize: batchSize)
+            onProcessRun?(ProcessRun(succeeded: true, duration: ContinuousClock.now - started, notices: notices))
+            return notices
+        } catch {
+            onProcessRun?(ProcessRun(succeeded: false, duration: ContinuousClock.now - started, notices: []))
+            throw error
+        }
+    }
+
+    private func callProcessRawLogins(batchSize: Int?) throws -> [String] {
         let connection = try connected()
         let collected = NoticeCollector()
         connection.onNotice = { collected.notices.append($0.message) }
