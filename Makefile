@@ -56,10 +56,13 @@ sqs-down:
 down: sqs-down db-down
 
 # make install builds the release configuration (make build stays debug, for development).
+# INSTALL_CONFIG=debug installs the debug build instead (make test checks the layout with it,
+# so that it does not compile everything a second time).
+INSTALL_CONFIG ?= release
 install: deps
-	@swift build -c release $(SWIFT_BUILD_FLAGS) 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
+	@swift build -c $(INSTALL_CONFIG) $(SWIFT_BUILD_FLAGS) 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || true
 	install -d "$(PREFIX)/bin" "$(PREFIX)/share/loginvault"
-	install -m 755 "$$(swift build -c release $(SWIFT_BUILD_FLAGS) --show-bin-path)/loginvault" "$(PREFIX)/bin/loginvault"
+	install -m 755 "$$(swift build -c $(INSTALL_CONFIG) $(SWIFT_BUILD_FLAGS) --show-bin-path)/loginvault" "$(PREFIX)/bin/loginvault"
 	cp -R sql "$(PREFIX)/share/loginvault/"
 	git rev-parse HEAD > "$(PREFIX)/share/loginvault/COMMIT" 2>/dev/null || echo unknown > "$(PREFIX)/share/loginvault/COMMIT"
 

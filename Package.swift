@@ -8,7 +8,8 @@ import PackageDescription
 /// - `Postgres`: a small, safe Swift wrapper over libpq.
 /// - `SigV4`: AWS Signature Version 4 signing.
 /// - `SQS`: an SQS client over the AWS JSON 1.0 protocol.
-/// - `LoginVault`: the jobs (`migrate`, `load`), knowing both sides.
+/// - `LoginVault`: the jobs (`migrate`, `load`), knowing both sides, and what an operator
+///   watches them by (`Observability/`: metrics, health probes, JSON logs).
 /// - `loginvault`: the command line, thin.
 let package = Package(
     name: "loginvault",
@@ -25,6 +26,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.100.0"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        // `load --metrics-address`: the instruments (swift-metrics) and their Prometheus exposition.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Tests only: reading docker-compose.yml.
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
     ],
@@ -63,9 +67,12 @@ let package = Package(
                 "SQS",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .executableTarget(
@@ -77,6 +84,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // Shared by the test targets: which servers are there, scratch databases.
@@ -112,7 +120,10 @@ let package = Package(
         ),
         .testTarget(
             name: "LoginVaultTests",
-            dependencies: ["LoginVault", "loginvault", "TestSupport", .product(name: "Yams", package: "Yams")],
+            dependencies: ["LoginVault", "loginvault", "TestSupport", .product(name: "Yams", package: "Yams"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "CoreMetrics", package: "swift-metrics")],
             exclude: ["Hostile/corpus.json"]  // the hostile-input corpus, read at test time via #filePath
         ),
     ],

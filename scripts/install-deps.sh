@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs what loginvault needs to build, test and run its local environment,
 # only what is missing, quietly. Safe to run again.
+# (prometheus: for promtool, which checks the /metrics output and the alert rules in the tests.)
 set -euo pipefail
 
+# LOGINVAULT_DEPS=build: only what building needs (libpq-dev), as in the Dockerfile's build stage.
 need_apt=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in postgresql postgresql-contrib libpq-dev postgresql-15-pgtap postgresql-15-cron libtap-parser-sourcehandler-pgtap-perl; do
+packages=(postgresql postgresql-contrib libpq-dev postgresql-15-pgtap postgresql-15-cron libtap-parser-sourcehandler-pgtap-perl prometheus)
+[ "${LOGINVAULT_DEPS:-}" = build ] && packages=(libpq-dev)
+for pkg in "${packages[@]}"; do
   have_pkg "$pkg" || need_apt+=("$pkg")
 done
 
@@ -21,6 +25,8 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
+
+[ "${LOGINVAULT_DEPS:-}" = build ] && exit 0
 
 PYTHON=${PYTHON:-python3}
 if ! "$PYTHON" -c 'import moto, flask, flask_cors, boto3' >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1; then

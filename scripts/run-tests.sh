@@ -20,6 +20,25 @@ swift test --skip-build --filter ChaosTests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
 echo "== Upgrade equals fresh (Tests/upgrade)"
 Tests/upgrade/upgrade_equals_fresh.sh "$bin/loginvault" || status=1
 
+# The Dockerfile's build step, on the host: make install lays out bin/ and share/loginvault/sql,
+# and the installed binary finds its migrations there (not in this source tree).
+echo "== make install (the Dockerfile's build step)"
+prefix=$(mktemp -d)
+installdb=loginvault_install_check
+psql -qX -c "DROP DATABASE IF EXISTS $installdb" -c "CREATE DATABASE $installdb" >/dev/null 2>&1 || status=1
+if make --no-print-directory install INSTALL_CONFIG=debug PREFIX="$prefix" >/dev/null \
+   && [ -x "$prefix/bin/loginvault" ] && [ -f "$prefix/share/loginvault/sql/jobs/process_raw_logins.sql" ] \
+   && (cd / && env -u LOGINVAULT_MIGRATIONS_DIR "$prefix/bin/loginvault" migrate --database "dbname=$installdb" --log-level warning >/dev/null \
+       && env -u LOGINVAULT_MIGRATIONS_DIR "$prefix/bin/loginvault" migrate --database "dbname=$installdb" --log-level warning) \
+      | grep -q "$prefix/share/loginvault/sql"; then
+  echo "ok: make install PREFIX=$prefix, and the installed loginvault migrates from $prefix/share/loginvault/sql"
+else
+  echo "make install did not give a working layout in $prefix" >&2
+  status=1
+fi
+psql -qX -c "DROP DATABASE IF EXISTS $installdb" >/dev/null 2>&1 || true
+rm -rf "$prefix"
+
 echo "== SQL tests (pgTAP, pg_prove)"
 db=loginvault_test
 PGOPTIONS="-c client_min_messages=warning" psql -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || status=1

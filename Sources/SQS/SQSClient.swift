@@ -42,6 +42,7 @@ public final class SQSClient: Sendable {
     let hostHeader: String
     let requestPath: String
     let counters = NIOLockedValueBox(SQSClientMetrics())
+    let requestObservers = SQSRequestObservers()
     /// Largest response body accepted (10 messages of up to 1 MiB each, with JSON escaping).
     static let maxResponseBytes = 64 * 1024 * 1024
 
@@ -92,6 +93,11 @@ public final class SQSClient: Sendable {
 
     /// A snapshot of all counters.
     public var metrics: SQSClientMetrics { counters.withLockedValue { $0 } }
+
+    /// Calls `observer` after every HTTP attempt, from the task that made it (for metrics).
+    public func observeRequests(_ observer: @escaping @Sendable (SQSRequestEvent) -> Void) {
+        requestObservers.add(observer)
+    }
 
     // MARK: - The protocol
 
@@ -153,6 +159,7 @@ public final class SQSClient: Sendable {
                     "latency_ms": "\(Self.milliseconds(ContinuousClock.now - started))",
                 ])
                 if (200..<300).contains(status) {
+                    requestObservers.report(action, .success, willRetry: false)
                     return try Self.decode(bytes, with: decode, action: action, status: status, headers: headers, attempts: attempt)
                 }
                 var error = ErrorResponse.parse(status: status, headers: headers, body: bytes, action: action)
@@ -186,8 +193,10 @@ public final class SQSClient: Sendable {
     private func retryOrThrow(_ error: SQSError, attempt: Int, generator: inout SystemRandomNumberGenerator) async throws {
         guard error.isRetryable, attempt < retry.maxAttempts else {
             counters.withLockedValue { $0.failedCalls += 1 }
+            requestObservers.report(error.action, SQSRequestEvent.Outcome(error), willRetry: false)
             throw error
         }
+        requestObservers.report(error.action, SQSRequestEvent.Outcome(error), willRetry: true)
         let delay = retry.delay(afterAttempt: attempt, using: &generator)
         if attempt == 1 {
             // The first retry is said at once, so a wrong or unreachable endpoint is not silence.

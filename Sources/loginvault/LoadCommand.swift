@@ -136,6 +136,7 @@ struct LoadCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var observability: ObservabilityOptions
 
     func validate() throws {
         try UnknownOptions.check(Self.self)
@@ -201,7 +202,10 @@ struct LoadCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.makeLogger("loginvault.load")
-        let statistics = LoadStatistics()
+        let instruments = observability.makeMetrics()
+        let metrics = instruments?.metrics
+        let statistics = LoadStatistics(onChange: metrics?.statisticsHook)
+        var observing: LoadObservability?
         let started = ContinuousClock.now
         let modeName = fromFile == nil ? (mode ?? .drain).rawValue : "file"
         var client: SQSClient?
@@ -218,24 +222,36 @@ struct LoadCommand: AsyncParsableCommand {
             try preflightDatabase()
             // Its thread is joined (`shutdown`) before run returns, on every path: a thread still
             // closing libpq while exit() runs the libraries' cleanup corrupted the heap (SIGABRT).
-            let database = StagingDatabase(connectionString: self.database.connectionString, logger: logger)
+            let database = StagingDatabase(connectionString: self.database.connectionString, logger: logger,
+                                           onProcessRun: metrics?.processRunHook)
             staging = database
             try await database.connect()
             var reporter = ProgressReporter(statistics: statistics, enabled: progress ?? (isatty(STDERR_FILENO) == 1))
             if let fromFile {
                 let loader = FileLoader(reader: MessageFileReader(path: fromFile, format: format ?? .auto), database: database,
                                         settings: settings, statistics: statistics, logger: logger)
+                if let instruments {
+                    observing = try await observability.start(instruments, connectionString: self.database.connectionString,
+                                                              queue: nil, logger: logger)
+                }
                 runs = try await reporter.while { try await loader.run() }
             } else if let configuration {
                 let sqs = SQSClient(configuration: configuration, logger: Logger(label: "loginvault.sqs", level: logger.logLevel))
                 client = sqs
+                if let metrics { sqs.observeRequests { metrics.sqsRequest($0) } }
                 let (result, found) = await QueueReadiness.check(client: sqs, queue: queue!, timeout: .seconds(giveUpAfter ?? 60))
                 guard let found else { throw PreflightFailure(result: result, exitCode: ExitCodes.queueUnavailable) }
                 reporter.total = found.messagesWaiting
                 logger.info("loading \(found.queueURL) via \(configuration.endpoint.absoluteString)")
                 await RedrivePolicyCheck.report(client: sqs, queueURL: found.queueURL, maxReceives: settings.maxReceives, logger: logger)
                 let loader = QueueLoader(queue: SQSQueue(client: sqs, queueURL: found.queueURL, statistics: statistics, logger: logger),
-                                         database: database, settings: settings, statistics: statistics, logger: logger)
+                                         database: database, settings: settings, statistics: statistics, logger: logger,
+                                         observer: metrics)
+                if let instruments {
+                    instruments.metrics.readInFlight { loader.messagesInFlight }
+                    observing = try await observability.start(instruments, connectionString: self.database.connectionString,
+                                                              queue: (sqs, found.queueURL), logger: logger)
+                }
                 let signals = Task {
                     for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
                         logger.notice("\(signal): finishing the batches in flight, then stopping")
@@ -249,6 +265,7 @@ struct LoadCommand: AsyncParsableCommand {
         } catch {
             failure = error
         }
+        await observing?.stop()
         try? await client?.shutdown()
         if let staging {
             await staging.close()

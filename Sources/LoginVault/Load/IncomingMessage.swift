@@ -21,20 +21,23 @@ public struct IncomingMessage: Sendable {
     public let receiveCount: Int?
     /// What SQS needs to delete or release the message; nil for a file.
     public let receiptHandle: String?
+    /// When this process got the message (for the receive-to-commit and receive-to-delete metrics).
+    public let receivedAt: ContinuousClock.Instant
 
     public init(messageId: String, body: String, sentAt: Date? = nil, receiveCount: Int? = nil,
-                receiptHandle: String? = nil) {
+                receiptHandle: String? = nil, receivedAt: ContinuousClock.Instant = .now) {
         self.init(messageId: messageId, rawBody: .text(body), sentAt: sentAt, receiveCount: receiveCount,
-                  receiptHandle: receiptHandle)
+                  receiptHandle: receiptHandle, receivedAt: receivedAt)
     }
 
     public init(messageId: String, rawBody: Body, sentAt: Date? = nil, receiveCount: Int? = nil,
-                receiptHandle: String? = nil) {
+                receiptHandle: String? = nil, receivedAt: ContinuousClock.Instant = .now) {
         self.messageId = messageId
         self.rawBody = rawBody
         self.sentAt = sentAt
         self.receiveCount = receiveCount
         self.receiptHandle = receiptHandle
+        self.receivedAt = receivedAt
     }
 
     /// The body as text (invalid UTF-8 replaced), for logs and tests; never what is staged.

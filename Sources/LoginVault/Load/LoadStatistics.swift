@@ -46,8 +46,13 @@ public final class LoadStatistics: Sendable {
 
     private let state = Mutex(Snapshot())
     private let currentPhase = Mutex(Phase.loading)
+    private let onChange: (@Sendable (_ before: Snapshot, _ after: Snapshot) -> Void)?
 
-    public init() {}
+    /// `onChange` is told of every update, with the counters just before and just after it
+    /// (the metrics count the differences, so they add up to exactly what the summary shows).
+    public init(onChange: (@Sendable (_ before: Snapshot, _ after: Snapshot) -> Void)? = nil) {
+        self.onChange = onChange
+    }
 
     public var phase: Phase { currentPhase.withLock { $0 } }
 
@@ -58,7 +63,16 @@ public final class LoadStatistics: Sendable {
     public var snapshot: Snapshot { state.withLock { $0 } }
 
     public func update(_ body: (inout Snapshot) -> Void) {
-        state.withLock { body(&$0) }
+        guard let onChange else {
+            state.withLock { body(&$0) }
+            return
+        }
+        let (before, after) = state.withLock { (current: inout Snapshot) -> (Snapshot, Snapshot) in
+            let before = current
+            body(&current)
+            return (before, current)
+        }
+        onChange(before, after)
     }
 
     func record(_ outcome: StagingOutcome) {

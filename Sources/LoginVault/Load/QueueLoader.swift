@@ -12,6 +12,7 @@ public final class QueueLoader: Sendable {
     let settings: LoadSettings
     public let statistics: LoadStatistics
     let logger: Logger
+    let observer: (any LoadObserver)?
 
     private let inFlight = InFlightMessages()
     private let rejectGuard: RejectGuard
@@ -23,8 +24,9 @@ public final class QueueLoader: Sendable {
     private let finalRun = Mutex<Result<ProcessingRun, any Error>?>(nil)
 
     public init(queue: any MessageQueue, database: StagingDatabase, settings: LoadSettings,
-                statistics: LoadStatistics = LoadStatistics(), logger: Logger) {
+                statistics: LoadStatistics = LoadStatistics(), logger: Logger, observer: (any LoadObserver)? = nil) {
         self.queue = queue
+        self.observer = observer
         self.database = database
         self.settings = settings
         self.statistics = statistics
@@ -58,6 +60,9 @@ public final class QueueLoader: Sendable {
     }
 
     private var isStopping: Bool { stopping.withLock { $0 } }
+
+    /// Messages received and neither deleted nor released yet.
+    public var messagesInFlight: Int { inFlight.count }
 
     private func failFatally(_ error: any Error) {
         fatal.withLock { if $0 == nil { $0 = error } }
@@ -251,7 +256,9 @@ public final class QueueLoader: Sendable {
                 continue
             }
             do {
+                let stagingStarted = ContinuousClock.now
                 let outcome = try await database.stage(batch, maxReceives: settings.maxReceives)
+                observer?.batchCommitted(batch, took: ContinuousClock.now - stagingStarted)
                 statistics.record(outcome)
                 background?.staged(outcome.staged)
                 if let stop = rejectGuard.check(outcome, logger: logger) {
@@ -355,6 +362,7 @@ public final class QueueLoader: Sendable {
                     let done = pending.filter { failedCodes[$0.receiptHandle!] == nil }
                     statistics.update { $0.deleted += done.count + goneAnyway.count }
                     inFlight.remove(done + goneAnyway)
+                    observer?.messagesDeleted(done + goneAnyway)
                     let goneIds = Set(goneAnyway.map(\.receiptHandle!))
                     let retry = pending.filter { failedCodes[$0.receiptHandle!]?.retryable == true }
                     let final = pending.filter {

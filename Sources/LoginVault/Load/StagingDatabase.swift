@@ -15,20 +15,23 @@ public actor StagingDatabase {
     private let connectionString: String
     private let logger: Logger
     private var connection: PostgresConnection?
+    /// Told of every `process_raw_logins` call, successful or not (for metrics).
+    private let onProcessRun: (@Sendable (ProcessRun) -> Void)?
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
 
-    public init(connectionString: String, logger: Logger) {
+    public init(connectionString: String, logger: Logger, onProcessRun: (@Sendable (ProcessRun) -> Void)? = nil) {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.loop = group.next()
         self.connectionString = connectionString
         self.logger = logger
+        self.onProcessRun = onProcessRun
     }
 
     /// Another session to the same database, with a thread of its own (for work
     /// that must not wait behind staging, such as processing while loading).
     public nonisolated func sibling() -> StagingDatabase {
-        StagingDatabase(connectionString: connectionString, logger: logger)
+        StagingDatabase(connectionString: connectionString, logger: logger, onProcessRun: onProcessRun)
     }
 
     /// Connects (or reconnects) now, so a bad connection string fails early.
@@ -64,7 +67,20 @@ public actor StagingDatabase {
     }
 
     /// `CALL process_raw_logins()`, then its run-log row (`loginvault.last_process_run()`).
+    /// `onProcessRun` is told of the call either way.
     public func processRawLogins(batchSize: Int? = nil) throws -> ProcessingRun {
+        let started = ContinuousClock.now
+        do {
+            let run = try callProcessRawLogins(batchSize: batchSize)
+            onProcessRun?(ProcessRun(duration: ContinuousClock.now - started, run: run))
+            return run
+        } catch {
+            onProcessRun?(ProcessRun(duration: ContinuousClock.now - started, run: nil))
+            throw error
+        }
+    }
+
+    private func callProcessRawLogins(batchSize: Int?) throws -> ProcessingRun {
         let connection = try connected()
         if let batchSize {
             try connection.query("CALL public.process_raw_logins($1::int)", [.int(batchSize)])

@@ -8,6 +8,8 @@ import Testing
 /// passwords and the PII keys (mask key, data key; hex, base64) never appear in `ps`
 /// output while `load` runs, in loginvault's own output at `--log-level trace`, in
 /// `pg_stat_activity`, or in the server log of a cluster with `log_statement = 'all'`.
+/// Issue 16: the same holds for both log formats (`--log-format text` and `json`), and no
+/// message body (the sample's PII) appears in any of loginvault's lines either.
 @Suite("Security: secrets stay secret", .enabled(if: Integration.postgres && Integration.sqs), .serialized)
 struct SecretsTests {
     /// Everything the server logs: every statement, its parameters, connections, durations.
@@ -26,7 +28,8 @@ struct SecretsTests {
         prefix + (0..<32).map { _ in String("abcdefghijkmnopqrstuvwxyz23456789".randomElement()!) }.joined()
     }
 
-    @Test func noSecretInPsLogsPgStatActivityOrTheServerLog() async throws {
+    @Test(arguments: ["text", "json"])
+    func noSecretInPsLogsPgStatActivityOrTheServerLog(logFormat: String) async throws {
         let cluster = try PrivateCluster(settings: Self.verboseLogging)
         defer { cluster.destroy() }
         try await LoadFixture.with("secrets") { fixture in
@@ -39,7 +42,8 @@ struct SecretsTests {
             let owner = cluster.connectionString("lv_secrets")
 
             // migrate, as the schema owner, as an operator would run it: everything it says, at trace level.
-            let migrate = try LoginVaultExecutable.run(["migrate", "--database", owner, "--log-level", "trace"])
+            let migrate = try LoginVaultExecutable.run(["migrate", "--database", owner, "--log-level", "trace",
+                                                        "--log-format", logFormat])
             #expect(migrate.status == 0, "\(migrate.stderr)")
 
             // A login role for the loader. The test's own CREATE ROLE ... PASSWORD must not
@@ -69,7 +73,7 @@ struct SecretsTests {
             try processingLock.runScript("BEGIN; LOCK TABLE user_logins IN ACCESS EXCLUSIVE MODE")
             let loader = try LoginVaultExecutable.start(
                 ["load", "--queue", fixture.queueName, "--database", loaderDatabase, "--log-level", "trace",
-                 "--wait-time-seconds", "1", "--receivers", "2"],
+                 "--log-format", logFormat, "--wait-time-seconds", "1", "--receivers", "2"],
                 environment: environment)
 
             let watcher = try PostgresConnection(cluster.connectionString("lv_secrets"))
@@ -151,7 +155,22 @@ struct SecretsTests {
             // keeps the sample's ips and device ids out of the server log.
             let pii = SamplePII.found(try SamplePII.values, in: serverLog)
             #expect(pii.isEmpty, "sample PII in the server log: \(pii.prefix(5))")
-            SecurityFigures.record(test: #function, kind: .security, checks: secrets.count * places.count + 1,
+            // Nor does a body reach loginvault's own lines, at trace level, in either format.
+            let ownLines = outcome.stdout + outcome.stderr + migrate.stdout + migrate.stderr
+            let logged = SamplePII.found(try SamplePII.values, in: ownLines)
+            #expect(logged.isEmpty, "sample PII in loginvault's output (\(logFormat)): \(logged.prefix(5))")
+            if logFormat == "json" {
+                // Every log line is one JSON object; the summary goes to stdout (text) as always.
+                let lines = (outcome.stderr + migrate.stderr).split(separator: "\n")
+                #expect(lines.count > 10, "(control: trace logging wrote lines)")
+                for line in lines {
+                    let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                    #expect(object?["message"] != nil && object?["level"] != nil, "not a JSON log line: \(line.prefix(200))")
+                }
+                #expect(lines.contains { $0.contains(#""level":"trace""#) || $0.contains(#""level":"debug""#) },
+                        "(control: trace logging is on)")
+            }
+            SecurityFigures.record(test: "\(#function) \(logFormat)", kind: .security, checks: secrets.count * places.count + 2,
                                    what: "\(secrets.count) secrets absent from \(places.count) places, and no sample PII in the server log")
         }
     }
