@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Logging
 import SigV4
@@ -107,7 +108,8 @@ public final class RefreshingCredentialsProvider: CredentialsProvider {
                 let fresh = try await fetch()
                 let now = self.now()
                 let (refreshAt, usableUntil) = Self.schedule(fresh.expiration, now: now)
-                state.withLock { s in
+                let refreshed = state.withLock { s in
+                    let hadCredentials = s.current != nil
                     s.current = fresh
                     s.refreshAt = refreshAt
                     s.usableUntil = usableUntil
@@ -115,7 +117,10 @@ public final class RefreshingCredentialsProvider: CredentialsProvider {
                     s.failures = 0
                     s.nextAttempt = .distantPast
                     s.lastError = nil
+                    return hadCredentials
                 }
+                // Counted in /metrics when the process exports metrics (a no-op otherwise).
+                if refreshed { Counter(label: "loginvault_credential_refreshes_total").increment() }
                 logger.debug("credentials fetched", metadata: [
                     "source": "\(source)",
                     "expires": "\(fresh.expiration.map(CredentialDates.format) ?? "never")",
