@@ -12,9 +12,9 @@
 -- too_many_receives, decided from SQS's receive count) and in
 -- user_logins: another loader stages an older delivery of the message after
 -- the quarantine's check, or a processing batch commits the login after it.
--- So a batch skips a valid staged message whose id is quarantined as
--- too_many_receives (50_processing.sql, with one probe of the small partial
--- index rejected_logins_poison), and quarantine_raw_login waits for the
+-- So a batch skips a staged message whose id is already quarantined (for
+-- any reason) or already a login (50_processing.sql, one probe of each
+-- table's unique index on message_id), and quarantine_raw_login waits for the
 -- batches in flight: each batch holds the advisory lock 'lvpoison' shared,
 -- the poison quarantine takes it exclusively, so its check sees every
 -- committed login and no batch can commit a login for that id between its
