@@ -88,6 +88,7 @@ SELECT 'loginvault_loader', o, p FROM (VALUES
   ('public.raw_logins.message_id', 'SELECT'),    -- needed by INSERT ... ON CONFLICT (message_id)
   ('public.stage_incoming_logins(integer)', 'EXECUTE'),
   ('loginvault.stage_incoming_login(text, bytea, timestamp with time zone, integer, integer)', 'EXECUTE'),
+  ('loginvault.invalid_message_id_key(text, text)', 'EXECUTE'),   -- a pure function: the id check
   ('public.stage_raw_login(text, text, timestamp with time zone, integer)', 'EXECUTE'),
   ('public.quarantine_raw_login(text, text, text, timestamp with time zone, integer)', 'EXECUTE'),
   ('public.process_raw_logins(integer)', 'EXECUTE'),

@@ -33,7 +33,8 @@ REVOKE ALL ON PROCEDURE public.process_raw_logins(integer) FROM PUBLIC;
 -- calls it needs USAGE on loginvault and EXECUTE on the three SECURITY
 -- DEFINER functions it is made of; those only ever process the staging table.
 -- stage_incoming_logins() judges each message of a bad batch with
--- stage_incoming_login() (SECURITY INVOKER). last_process_run() gives it the
+-- stage_incoming_login() (SECURITY INVOKER); both test message ids with
+-- invalid_message_id_key() (a pure function of its arguments). last_process_run() gives it the
 -- counts of its own runs.
 GRANT INSERT, SELECT (message_id) ON public.raw_logins TO loginvault_loader;
 GRANT EXECUTE ON FUNCTION public.stage_incoming_logins(integer),
@@ -43,6 +44,7 @@ GRANT EXECUTE ON FUNCTION public.stage_incoming_logins(integer),
 GRANT EXECUTE ON PROCEDURE public.process_raw_logins(integer) TO loginvault_loader;
 GRANT USAGE ON SCHEMA loginvault TO loginvault_loader;
 GRANT EXECUTE ON FUNCTION loginvault.stage_incoming_login(text, bytea, timestamptz, integer, integer),
+                          loginvault.invalid_message_id_key(text, text),
                           loginvault.begin_process_run(integer),
                           loginvault.process_login_batch(bigint, integer),
                           loginvault.end_process_run(bigint),
