@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test suite against the servers that with-servers.sh started:
-# the Swift tests (swift test), the upgrade test (Tests/upgrade) and the SQL
-# tests (pgTAP, by pg_prove).
+# the Swift tests (swift test), the upgrade test (Tests/upgrade), the
+# managed-database test (Tests/managed: pgcrypto already installed, and the
+# privilege matrix again under a non-superuser owner) and the SQL tests
+# (pgTAP, by pg_prove).
 # Every suite runs even when an earlier one fails; the exit status is non-zero
 # if any failed.
 set -uo pipefail
@@ -38,6 +40,9 @@ else
 fi
 psql -qX -c "DROP DATABASE IF EXISTS $installdb" >/dev/null 2>&1 || true
 rm -rf "$prefix"
+
+echo "== Managed PostgreSQL: pgcrypto elsewhere, a non-superuser owner (Tests/managed)"
+Tests/managed/managed_postgres.sh "$bin/loginvault" || status=1
 
 echo "== SQL tests (pgTAP, pg_prove)"
 db=loginvault_test

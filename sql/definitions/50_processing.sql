@@ -15,8 +15,7 @@
 -- batch_size staging rows (FOR UPDATE SKIP LOCKED: concurrent runs take
 -- disjoint rows and never wait) and delete them, validate and normalise with
 -- plain SQL expressions, mask, give each new login its login_id, insert new
--- logins and their encrypted originals, update re-delivered logins whose
--- values changed, quarantine the rejects. All in the batch's transaction: the
+-- logins and their encrypted originals, quarantine the rejects. All in the batch's transaction: the
 -- plaintext leaves raw_logins exactly when its masked form is committed, and
 -- a failure leaves the batch staged.
 --
@@ -30,9 +29,16 @@
 --   device_type <= 32, locale <= 32, app_version <= 32, device_id <= 256,
 --   ip <= 64: string or null/absent                   else wrong_type:<f>, too_long:<f>
 --   ip, if present, an IP address (canonical_ip, 20_masking.sql) else invalid_ip
--- Other keys in the body are ignored. A valid message whose id is quarantined
--- as too_many_receives is not made a login (30_quarantine.sql says why): it
--- is deleted from staging and counted as unchanged.
+-- Other keys in the body are ignored.
+--
+-- Once a message id is a login or a reject, that row is final: a staged
+-- message with the same id (a redelivery; SQS gives a message id exactly one
+-- body) is deleted from staging and counted as unchanged, whatever its
+-- content. Nothing is updated, so neither a loader re-staging an id with other
+-- content can rewrite a login or its originals, nor can the counts tell it
+-- whether a guessed body equals the stored one (docs/security.md). This also
+-- covers a valid message whose id is quarantined as too_many_receives
+-- (30_quarantine.sql says why that one must not become a login).
 --
 -- Why it is shaped the way it is (docs/benchmarks.md has the measurements):
 -- the cost that matters besides the crypto is per row, so
@@ -42,9 +48,9 @@
 --     IP check for every WHEN that mentions them);
 --   * the keys are read once per batch, into variables;
 --   * new logins are a plain INSERT, not INSERT ... ON CONFLICT: one index
---     probe per row finds the (rare) message ids already in user_logins, and
---     only those go through an UPDATE that writes nothing when no value
---     differs. ON CONFLICT's speculative insertion (a lock and an extra WAL
+--     probe per row finds the (rare) message ids already in user_logins (and
+--     one the ids already in rejected_logins), and those are skipped.
+--     ON CONFLICT's speculative insertion (a lock and an extra WAL
 --     record per row) measured ~2 us per row more than probe + plain insert.
 --     A plain INSERT is safe here: a message id can be claimed by one batch
 --     only (raw_logins is unique on it and the claim deletes it), and a
@@ -53,8 +59,8 @@
 --     copy sees the first copy's row. If that ever failed, the unique index
 --     would stop the batch (rolled back, rows stay staged), not duplicate it;
 --   * a new login takes its login_id from user_logins' identity sequence
---     inside the batch (nextval, only for valid rows not already in
---     user_logins), and both INSERTs use that value (user_logins with
+--     inside the batch (nextval, only for valid rows whose id is not yet a
+--     login or a reject), and both INSERTs use that value (user_logins with
 --     OVERRIDING SYSTEM VALUE): the encrypted originals are keyed by login_id
 --     (a bigint appended at the right end of its index, not a text key);
 --   * the originals' plaintext is written by originals_plaintext() directly,
@@ -123,25 +129,24 @@ BEGIN
     RETURNING r.message_id, r.body, r.sent_at, r.receive_count, r.staged_at
   ),
   batch AS MATERIALIZED (
-    -- Level 5: the new login's id, for valid rows not already in user_logins
-    -- (nextval only for those: OFFSET 0 below keeps the probe from being
-    -- evaluated twice).
+    -- Level 5: the new login's id, for valid rows whose message id is neither
+    -- a login nor a reject yet (nextval only for those: OFFSET 0 below keeps
+    -- the probes from being evaluated twice).
     SELECT m.*,
-           CASE WHEN m.reason IS NULL AND m.existing_login_id IS NULL AND NOT m.poison
-                THEN nextval(v_login_seq) END AS new_login_id
+           CASE WHEN m.reason IS NULL AND NOT m.known THEN nextval(v_login_seq) END AS new_login_id
       FROM (
-        -- Level 4: masks and the existing row, for valid rows only; the body is
-      -- kept only for rejects (it is what gets quarantined).
+        -- Level 4: masks, for valid rows only; the body is kept only for
+      -- rejects (it is what gets quarantined). known: the message id is
+      -- already a login or a reject, so this is a redelivery, a duplicate
+      -- whatever its content (SQS gives a message id one body): it writes
+      -- nothing and counts as unchanged.
       SELECT k.message_id, k.sent_at, k.receive_count, k.reason,
              CASE WHEN k.reason IS NOT NULL THEN k.body END AS body,
              k.user_id, k.device_type, k.locale, k.app_version, k.create_date, k.ip, k.device_id,
              CASE WHEN k.reason IS NULL THEN loginvault.mask('ip', k.ip_canonical, v_mask_key) END AS masked_ip,
              CASE WHEN k.reason IS NULL THEN loginvault.mask('device_id', k.device_id_trimmed, v_mask_key) END AS masked_device_id,
-             CASE WHEN k.reason IS NULL
-                  THEN (SELECT u.login_id FROM public.user_logins u WHERE u.message_id = k.message_id) END AS existing_login_id,
-             k.reason IS NULL
-               AND EXISTS (SELECT FROM public.rejected_logins p
-                            WHERE p.message_id = k.message_id AND p.reason = 'too_many_receives') AS poison
+             EXISTS (SELECT FROM public.user_logins u WHERE u.message_id = k.message_id)
+               OR EXISTS (SELECT FROM public.rejected_logins p WHERE p.message_id = k.message_id) AS known
         FROM (
           -- Level 3: the reason, first rule that fails. (A value of at most n
           -- bytes has at most n characters: octet_length spares counting them.
@@ -205,7 +210,7 @@ BEGIN
     SELECT b.message_id, b.reason, b.sent_at, b.receive_count, v_key_id,
            loginvault.encrypt(b.body::text, v_passphrase)
       FROM batch b
-     WHERE b.reason IS NOT NULL
+     WHERE b.reason IS NOT NULL AND NOT b.known
     ON CONFLICT (message_id) DO NOTHING
     RETURNING 1
   ),
@@ -225,35 +230,12 @@ BEGIN
            loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), v_passphrase)
       FROM batch b
      WHERE b.new_login_id IS NOT NULL
-  ),
-  updated AS (
-    -- A re-delivered message: rewritten only if a value differs.
-    UPDATE public.user_logins u
-       SET user_id = b.user_id, device_type = b.device_type,
-           masked_ip = b.masked_ip, masked_device_id = b.masked_device_id,
-           locale = b.locale, app_version = b.app_version,
-           create_date = b.create_date, processed_at = now()
-      FROM batch b
-     WHERE b.existing_login_id IS NOT NULL AND NOT b.poison AND u.login_id = b.existing_login_id
-       AND (u.user_id, u.device_type, u.masked_ip, u.masked_device_id, u.locale, u.app_version, u.create_date)
-           IS DISTINCT FROM
-           (b.user_id, b.device_type, b.masked_ip, b.masked_device_id, b.locale, b.app_version, b.create_date)
-    RETURNING u.login_id
-  ),
-  updated_originals AS (
-    -- ... and then its originals are encrypted again; an unchanged
-    -- re-delivery keeps its ciphertext.
-    INSERT INTO loginvault.user_login_originals AS o (login_id, key_id, originals)
-    SELECT b.existing_login_id, v_key_id,
-           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), v_passphrase)
-      FROM batch b JOIN updated d ON d.login_id = b.existing_login_id
-    ON CONFLICT (login_id) DO UPDATE SET key_id = EXCLUDED.key_id, originals = EXCLUDED.originals
   )
-  -- (inserted, inserted_originals and updated_originals run although nothing
-  -- reads them: a data-modifying WITH query always runs to completion. The
-  -- plain INSERT either inserts every row it is given or fails the batch.)
+  -- (inserted and inserted_originals run although nothing reads them: a
+  -- data-modifying WITH query always runs to completion. The plain INSERT
+  -- either inserts every row it is given or fails the batch.)
   SELECT count(*),
-         count(*) FILTER (WHERE b.new_login_id IS NOT NULL) + (SELECT count(*) FROM updated),
+         count(*) FILTER (WHERE b.new_login_id IS NOT NULL),
          (SELECT count(*) FROM quarantined)
     INTO staged, upserted, rejected
     FROM batch b;
@@ -270,7 +252,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION loginvault.process_login_batch(bigint, integer) IS
-  'Part of process_raw_logins: one batch in one statement (claim, validate, mask, encrypt, insert or update, quarantine); adds its counts to the run log row.';
+  'Part of process_raw_logins: one batch in one statement (claim, validate, mask, encrypt, insert, quarantine; a known message id is left as it is); adds its counts to the run log row.';
 
 -- The procedure. Call it outside an explicit transaction (it COMMITs after
 -- every batch, so a long backlog neither holds locks nor bloats one
