@@ -127,6 +127,7 @@ CREATE OR REPLACE FUNCTION loginvault.stage_incoming_login(
   max_receives  integer
 ) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan  -- the body is $n in a plan, never a constant
 AS $$
 DECLARE
   reason text;
@@ -175,6 +176,8 @@ CREATE OR REPLACE FUNCTION public.stage_raw_login(
   receive_count integer
 ) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+-- A generic plan: the body is $n in every plan (auto_explain), never a constant.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   doc    jsonb;

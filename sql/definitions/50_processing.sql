@@ -40,7 +40,12 @@
 --     subquery with OFFSET 0, which the planner may not flatten (flattened,
 --     the CASE that picks the reason would repeat the field look-ups and the
 --     IP check for every WHEN that mentions them);
---   * the keys are read once per batch, into variables;
+--   * the keys are read once per batch, inside the statement: each is a
+--     scalar subquery (an InitPlan, evaluated once), so that no plan holds a
+--     key as a constant (a plpgsql variable would be one in a custom plan,
+--     and auto_explain would print it); the data key's key_id comes from
+--     data_key_for_writing() (10_keys.sql), which keeps a purge from deleting
+--     that key before the batch commits;
 --   * new logins are a plain INSERT, not INSERT ... ON CONFLICT: one index
 --     probe per row finds the (rare) message ids already in user_logins, and
 --     only those go through an UPDATE that writes nothing when no value
@@ -98,15 +103,13 @@ SET search_path = pg_catalog, loginvault, pg_temp
 SET work_mem = '64MB'
 AS $$
 DECLARE
-  v_mask_key   bytea := loginvault.mask_key();
-  v_data_key   record := loginvault.current_data_key();
-  v_key_id     integer := v_data_key.key_id;
-  v_passphrase text := v_data_key.passphrase;
+  v_key_id     integer;
   -- login_id's identity sequence: new logins get their id in the batch, so
   -- that both tables are written from the same rows with the same key.
   v_login_seq  regclass := pg_get_serial_sequence('public.user_logins', 'login_id')::regclass;
 BEGIN
-  IF v_mask_key IS NULL OR v_key_id IS NULL THEN
+  v_key_id := loginvault.data_key_for_writing();
+  IF loginvault.mask_key() IS NULL THEN
     RAISE EXCEPTION 'loginvault keys are missing' USING HINT = 'Run the migrations again, or loginvault.install_keys().';
   END IF;
   -- Shared with every other batch; a poison quarantine takes it exclusively
@@ -135,8 +138,8 @@ BEGIN
       SELECT k.message_id, k.sent_at, k.receive_count, k.reason,
              CASE WHEN k.reason IS NOT NULL THEN k.body END AS body,
              k.user_id, k.device_type, k.locale, k.app_version, k.create_date, k.ip, k.device_id,
-             CASE WHEN k.reason IS NULL THEN loginvault.mask('ip', k.ip_canonical, v_mask_key) END AS masked_ip,
-             CASE WHEN k.reason IS NULL THEN loginvault.mask('device_id', k.device_id_trimmed, v_mask_key) END AS masked_device_id,
+             CASE WHEN k.reason IS NULL THEN loginvault.mask('ip', k.ip_canonical, (SELECT loginvault.mask_key())) END AS masked_ip,
+             CASE WHEN k.reason IS NULL THEN loginvault.mask('device_id', k.device_id_trimmed, (SELECT loginvault.mask_key())) END AS masked_device_id,
              CASE WHEN k.reason IS NULL
                   THEN (SELECT u.login_id FROM public.user_logins u WHERE u.message_id = k.message_id) END AS existing_login_id,
              k.reason IS NULL
@@ -203,7 +206,7 @@ BEGIN
   quarantined AS (
     INSERT INTO public.rejected_logins (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
     SELECT b.message_id, b.reason, b.sent_at, b.receive_count, v_key_id,
-           loginvault.encrypt(b.body::text, v_passphrase)
+           loginvault.encrypt(b.body::text, (SELECT loginvault.data_key_passphrase(v_key_id)))
       FROM batch b
      WHERE b.reason IS NOT NULL
     ON CONFLICT (message_id) DO NOTHING
@@ -222,7 +225,7 @@ BEGIN
     -- encryption call per row instead of two.
     INSERT INTO loginvault.user_login_originals (login_id, key_id, originals)
     SELECT b.new_login_id, v_key_id,
-           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), v_passphrase)
+           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), (SELECT loginvault.data_key_passphrase(v_key_id)))
       FROM batch b
      WHERE b.new_login_id IS NOT NULL
   ),
@@ -245,7 +248,7 @@ BEGIN
     -- re-delivery keeps its ciphertext.
     INSERT INTO loginvault.user_login_originals AS o (login_id, key_id, originals)
     SELECT b.existing_login_id, v_key_id,
-           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), v_passphrase)
+           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), (SELECT loginvault.data_key_passphrase(v_key_id)))
       FROM batch b JOIN updated d ON d.login_id = b.existing_login_id
     ON CONFLICT (login_id) DO UPDATE SET key_id = EXCLUDED.key_id, originals = EXCLUDED.originals
   )
