@@ -5,7 +5,8 @@
 --   CALL process_raw_logins(batch_size)         -- SECURITY INVOKER, COMMITs
 --     loginvault.begin_process_run(batch_size)  -- a run log row, committed
 --     loop: loginvault.process_login_batch(run_id, batch_size); COMMIT
---     loginvault.end_process_run(run_id)        -- finished_at; RAISE NOTICE
+--     loginvault.end_process_run(run_id)        -- truncates a drained raw_logins
+--                                               -- (if unused), finished_at; RAISE NOTICE
 --   SELECT * FROM loginvault.last_process_run() -- that run's log row, as values
 -- The work is in SECURITY DEFINER functions because PostgreSQL does not let a
 -- SECURITY DEFINER procedure COMMIT. The procedure itself calls nothing
@@ -74,16 +75,57 @@ AS $$ INSERT INTO loginvault.process_runs (batch_size) VALUES (batch_size) RETUR
 COMMENT ON FUNCTION loginvault.begin_process_run(integer) IS
   'Part of process_raw_logins: starts a run log row (loginvault.process_runs) and returns its run_id.';
 
+-- truncate_drained_staging: after a run has drained raw_logins, give the
+-- table a new, empty file, so that the plaintext of the processed messages
+-- does not stay on disk in dead tuples (a DELETE only marks them; VACUUM
+-- frees their space but leaves their bytes in it until new rows overwrite
+-- them). Only when nothing else uses raw_logins: the ACCESS EXCLUSIVE lock is
+-- asked for with NOWAIT, so it is granted only while no other session has the
+-- table locked (a loader staging holds ROW EXCLUSIVE until it commits, a batch
+-- of another run too, autovacuum SHARE UPDATE EXCLUSIVE); otherwise nothing
+-- happens and the next run tries again. Under the lock no uncommitted staged
+-- row can exist, and the check after it (a new snapshot) sees every committed
+-- one: the table is truncated only when it is really empty. Returns whether it
+-- truncated. Owner only (end_process_run calls it).
+CREATE OR REPLACE FUNCTION loginvault.truncate_drained_staging() RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RETURN false;  -- its check needs a snapshot taken after the lock
+  END IF;
+  BEGIN
+    LOCK TABLE public.raw_logins IN ACCESS EXCLUSIVE MODE NOWAIT;
+  EXCEPTION WHEN lock_not_available THEN
+    RETURN false;
+  END;
+  IF EXISTS (SELECT FROM public.raw_logins) THEN
+    RETURN false;
+  END IF;
+  TRUNCATE public.raw_logins;
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION loginvault.truncate_drained_staging() IS
+  'Part of process_raw_logins: truncate raw_logins when it is empty and no other session uses it, so processed plaintext leaves the table''s file. Owner only.';
+
 CREATE OR REPLACE FUNCTION loginvault.end_process_run(run_id bigint)
 RETURNS SETOF loginvault.process_runs
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
 AS $$
-  UPDATE loginvault.process_runs r SET finished_at = clock_timestamp()
-   WHERE r.run_id = end_process_run.run_id
-  RETURNING r.*
+BEGIN
+  PERFORM loginvault.truncate_drained_staging();
+  RETURN QUERY
+  WITH ended AS (
+    UPDATE loginvault.process_runs r SET finished_at = clock_timestamp()
+     WHERE r.run_id = end_process_run.run_id
+    RETURNING r.*
+  )
+  SELECT * FROM ended;
+END
 $$;
 COMMENT ON FUNCTION loginvault.end_process_run(bigint) IS
-  'Part of process_raw_logins: sets the run''s finished_at and returns its run log row.';
+  'Part of process_raw_logins: truncates raw_logins if it is drained and unused (truncate_drained_staging), sets the run''s finished_at and returns its run log row.';
 
 -- One batch. Returns how many staging rows it claimed (0: nothing pending)
 -- and adds its counts to the run's log row, in the same transaction.
