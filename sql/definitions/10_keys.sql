@@ -117,6 +117,7 @@ COMMENT ON FUNCTION loginvault.rewrite_keys_table() IS
 -- for how to call it without the key reaching a command line or a log.
 CREATE OR REPLACE FUNCTION loginvault.install_keys(mask_key bytea, data_key bytea) RETURNS void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+SET plan_cache_mode = force_generic_plan  -- a given key is $n in a plan, never a constant
 AS $$
 BEGIN
   IF mask_key IS NULL OR data_key IS NULL

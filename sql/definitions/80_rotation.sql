@@ -26,6 +26,7 @@
 -- data keys are retired (no new encryption) but kept. Owner only.
 CREATE OR REPLACE FUNCTION loginvault.add_data_key(key_bytes bytea DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+SET plan_cache_mode = force_generic_plan  -- a given key is $n in a plan, never a constant
 AS $$
 DECLARE
   v_key_id integer;
