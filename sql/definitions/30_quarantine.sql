@@ -83,9 +83,11 @@ CREATE OR REPLACE FUNCTION public.quarantine_raw_login(
   receive_count integer     DEFAULT NULL
 ) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+-- A generic plan: the body is $n in every plan (auto_explain), never a constant.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
-  k record;
+  v_key_id integer;
   stored integer;
   derived text;
 BEGIN
@@ -105,11 +107,13 @@ BEGIN
      OR EXISTS (SELECT FROM public.user_logins u WHERE u.message_id = quarantine_raw_login.message_id) THEN
     RETURN false;
   END IF;
-  k := loginvault.current_data_key();
+  -- The key: data_key_for_writing (no purge can delete it before this
+  -- transaction ends: 10_keys.sql); its passphrase read inside the statement.
+  v_key_id := loginvault.data_key_for_writing();
   INSERT INTO public.rejected_logins AS r (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
   VALUES (quarantine_raw_login.message_id, reason, quarantine_raw_login.sent_at,
-          quarantine_raw_login.receive_count, k.key_id,
-          loginvault.encrypt(coalesce(body, ''), k.passphrase))
+          quarantine_raw_login.receive_count, v_key_id,
+          loginvault.encrypt(coalesce(body, ''), (SELECT loginvault.data_key_passphrase(v_key_id))))
   ON CONFLICT ON CONSTRAINT rejected_logins_message_id_key DO NOTHING;
   GET DIAGNOSTICS stored = ROW_COUNT;
   RETURN stored = 1;

@@ -38,8 +38,9 @@
 -- bad ones with a reason.
 --
 -- Errors are caught, never raised: PostgreSQL quotes a fragment of the body
--- (possibly PII) in a jsonb cast error and the key in a unique_violation, and
--- a caught error is not written to the server log.
+-- (possibly PII) in a jsonb cast error, the whole row in a not-null or check
+-- violation ('Failing row contains ...') and the key in a unique_violation,
+-- and a caught error is not written to the server log.
 --
 -- SECURITY INVOKER on purpose: the temp table belongs to the caller's session
 -- and role; the function needs no right the loader does not already have.
@@ -82,8 +83,13 @@ BEGIN
     EXCEPTION
       WHEN unique_violation THEN
         NULL;             -- a redelivery, a duplicate in the batch, or a concurrent loader
-      WHEN data_exception OR program_limit_exceeded OR statement_too_complex THEN
-        bad_body := true; -- some body is not valid jsonb: judge them one by one below
+      WHEN data_exception OR program_limit_exceeded OR statement_too_complex
+           OR not_null_violation OR check_violation THEN
+        -- Some body is not valid jsonb, or a row breaks a constraint (a NULL
+        -- message id): judge them one by one below. Caught, because the
+        -- constraint error's DETAIL ('Failing row contains ...') would quote
+        -- the body into the server log.
+        bad_body := true;
     END;
 
     -- Set-based with ON CONFLICT, unless a body is known to be bad.
@@ -96,7 +102,8 @@ BEGIN
         GET DIAGNOSTICS staged = ROW_COUNT;
         duplicates := total - staged;
         RETURN;
-      EXCEPTION WHEN data_exception OR program_limit_exceeded OR statement_too_complex THEN
+      EXCEPTION WHEN data_exception OR program_limit_exceeded OR statement_too_complex
+                     OR not_null_violation OR check_violation THEN
         NULL;
       END;
     END IF;
@@ -133,6 +140,7 @@ CREATE OR REPLACE FUNCTION loginvault.stage_incoming_login(
   max_receives  integer
 ) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan  -- the body is $n in a plan, never a constant
 AS $$
 DECLARE
   reason text;
@@ -183,6 +191,8 @@ CREATE OR REPLACE FUNCTION public.stage_raw_login(
   receive_count integer
 ) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+-- A generic plan: the body is $n in every plan (auto_explain), never a constant.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   doc    jsonb;

@@ -5,7 +5,8 @@
 --   CALL process_raw_logins(batch_size)         -- SECURITY INVOKER, COMMITs
 --     loginvault.begin_process_run(batch_size)  -- a run log row, committed
 --     loop: loginvault.process_login_batch(run_id, batch_size); COMMIT
---     loginvault.end_process_run(run_id)        -- finished_at; RAISE NOTICE
+--     loginvault.end_process_run(run_id)        -- truncates a drained raw_logins
+--                                               -- (if unused), finished_at; RAISE NOTICE
 --   SELECT * FROM loginvault.last_process_run() -- that run's log row, as values
 -- The work is in SECURITY DEFINER functions because PostgreSQL does not let a
 -- SECURITY DEFINER procedure COMMIT. The procedure itself calls nothing
@@ -46,7 +47,12 @@
 --     subquery with OFFSET 0, which the planner may not flatten (flattened,
 --     the CASE that picks the reason would repeat the field look-ups and the
 --     IP check for every WHEN that mentions them);
---   * the keys are read once per batch, into variables;
+--   * the keys are read once per batch, inside the statement: each is a
+--     scalar subquery (an InitPlan, evaluated once), so that no plan holds a
+--     key as a constant (a plpgsql variable would be one in a custom plan,
+--     and auto_explain would print it); the data key's key_id comes from
+--     data_key_for_writing() (10_keys.sql), which keeps a purge from deleting
+--     that key before the batch commits;
 --   * new logins are a plain INSERT, not INSERT ... ON CONFLICT: one index
 --     probe per row finds the (rare) message ids already in user_logins (and
 --     one the ids already in rejected_logins), and those are skipped.
@@ -75,16 +81,57 @@ AS $$ INSERT INTO loginvault.process_runs (batch_size) VALUES (batch_size) RETUR
 COMMENT ON FUNCTION loginvault.begin_process_run(integer) IS
   'Part of process_raw_logins: starts a run log row (loginvault.process_runs) and returns its run_id.';
 
+-- truncate_drained_staging: after a run has drained raw_logins, give the
+-- table a new, empty file, so that the plaintext of the processed messages
+-- does not stay on disk in dead tuples (a DELETE only marks them; VACUUM
+-- frees their space but leaves their bytes in it until new rows overwrite
+-- them). Only when nothing else uses raw_logins: the ACCESS EXCLUSIVE lock is
+-- asked for with NOWAIT, so it is granted only while no other session has the
+-- table locked (a loader staging holds ROW EXCLUSIVE until it commits, a batch
+-- of another run too, autovacuum SHARE UPDATE EXCLUSIVE); otherwise nothing
+-- happens and the next run tries again. Under the lock no uncommitted staged
+-- row can exist, and the check after it (a new snapshot) sees every committed
+-- one: the table is truncated only when it is really empty. Returns whether it
+-- truncated. Owner only (end_process_run calls it).
+CREATE OR REPLACE FUNCTION loginvault.truncate_drained_staging() RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RETURN false;  -- its check needs a snapshot taken after the lock
+  END IF;
+  BEGIN
+    LOCK TABLE public.raw_logins IN ACCESS EXCLUSIVE MODE NOWAIT;
+  EXCEPTION WHEN lock_not_available THEN
+    RETURN false;
+  END;
+  IF EXISTS (SELECT FROM public.raw_logins) THEN
+    RETURN false;
+  END IF;
+  TRUNCATE public.raw_logins;
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION loginvault.truncate_drained_staging() IS
+  'Part of process_raw_logins: truncate raw_logins when it is empty and no other session uses it, so processed plaintext leaves the table''s file. Owner only.';
+
 CREATE OR REPLACE FUNCTION loginvault.end_process_run(run_id bigint)
 RETURNS SETOF loginvault.process_runs
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
 AS $$
-  UPDATE loginvault.process_runs r SET finished_at = clock_timestamp()
-   WHERE r.run_id = end_process_run.run_id
-  RETURNING r.*
+BEGIN
+  PERFORM loginvault.truncate_drained_staging();
+  RETURN QUERY
+  WITH ended AS (
+    UPDATE loginvault.process_runs r SET finished_at = clock_timestamp()
+     WHERE r.run_id = end_process_run.run_id
+    RETURNING r.*
+  )
+  SELECT * FROM ended;
+END
 $$;
 COMMENT ON FUNCTION loginvault.end_process_run(bigint) IS
-  'Part of process_raw_logins: sets the run''s finished_at and returns its run log row.';
+  'Part of process_raw_logins: truncates raw_logins if it is drained and unused (truncate_drained_staging), sets the run''s finished_at and returns its run log row.';
 
 -- One batch. Returns how many staging rows it claimed (0: nothing pending)
 -- and adds its counts to the run's log row, in the same transaction.
@@ -104,15 +151,13 @@ SET search_path = pg_catalog, loginvault, pg_temp
 SET work_mem = '64MB'
 AS $$
 DECLARE
-  v_mask_key   bytea := loginvault.mask_key();
-  v_data_key   record := loginvault.current_data_key();
-  v_key_id     integer := v_data_key.key_id;
-  v_passphrase text := v_data_key.passphrase;
+  v_key_id     integer;
   -- login_id's identity sequence: new logins get their id in the batch, so
   -- that both tables are written from the same rows with the same key.
   v_login_seq  regclass := pg_get_serial_sequence('public.user_logins', 'login_id')::regclass;
 BEGIN
-  IF v_mask_key IS NULL OR v_key_id IS NULL THEN
+  v_key_id := loginvault.data_key_for_writing();
+  IF loginvault.mask_key() IS NULL THEN
     RAISE EXCEPTION 'loginvault keys are missing' USING HINT = 'Run the migrations again, or loginvault.install_keys().';
   END IF;
   -- Shared with every other batch; a poison quarantine takes it exclusively
@@ -143,8 +188,8 @@ BEGIN
       SELECT k.message_id, k.sent_at, k.receive_count, k.reason,
              CASE WHEN k.reason IS NOT NULL THEN k.body END AS body,
              k.user_id, k.device_type, k.locale, k.app_version, k.create_date, k.ip, k.device_id,
-             CASE WHEN k.reason IS NULL THEN loginvault.mask('ip', k.ip_canonical, v_mask_key) END AS masked_ip,
-             CASE WHEN k.reason IS NULL THEN loginvault.mask('device_id', k.device_id_trimmed, v_mask_key) END AS masked_device_id,
+             CASE WHEN k.reason IS NULL THEN loginvault.mask('ip', k.ip_canonical, (SELECT loginvault.mask_key())) END AS masked_ip,
+             CASE WHEN k.reason IS NULL THEN loginvault.mask('device_id', k.device_id_trimmed, (SELECT loginvault.mask_key())) END AS masked_device_id,
              EXISTS (SELECT FROM public.user_logins u WHERE u.message_id = k.message_id)
                OR EXISTS (SELECT FROM public.rejected_logins p WHERE p.message_id = k.message_id) AS known
         FROM (
@@ -208,7 +253,7 @@ BEGIN
   quarantined AS (
     INSERT INTO public.rejected_logins (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
     SELECT b.message_id, b.reason, b.sent_at, b.receive_count, v_key_id,
-           loginvault.encrypt(b.body::text, v_passphrase)
+           loginvault.encrypt(b.body::text, (SELECT loginvault.data_key_passphrase(v_key_id)))
       FROM batch b
      WHERE b.reason IS NOT NULL AND NOT b.known
     ON CONFLICT (message_id) DO NOTHING
@@ -227,7 +272,7 @@ BEGIN
     -- encryption call per row instead of two.
     INSERT INTO loginvault.user_login_originals (login_id, key_id, originals)
     SELECT b.new_login_id, v_key_id,
-           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), v_passphrase)
+           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), (SELECT loginvault.data_key_passphrase(v_key_id)))
       FROM batch b
      WHERE b.new_login_id IS NOT NULL
   )
