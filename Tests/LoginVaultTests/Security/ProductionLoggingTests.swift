@@ -58,7 +58,7 @@ struct ProductionLoggingTests {
         // The sample and the hostile corpus, through a moto queue.
         let endpoint = try Integration.variable("LOGINVAULT_TEST_SQS_ENDPOINT")
         let environment = LoadFixture.awsEnvironment(endpoint)
-        let client = SQSClient(configuration: try SQSConfiguration.resolve(environment: environment))
+        let client = SQSClient(configuration: try await SQSConfiguration.resolve(environment: environment))
         let queueName = "lv-logging-\(UInt32.random(in: 0...UInt32.max))"
         let queueURL = try await client.createQueue(name: queueName)
         let hostile = try HostileCorpus.load().filter { !$0.realSQSRefuses }.map(\.body)
