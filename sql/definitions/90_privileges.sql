@@ -5,7 +5,8 @@
 --
 --   loginvault_loader     stage messages, quarantine them, run the procedure
 --   loginvault_analyst    read user_logins and the run log
---   loginvault_pii_admin  analyst + read the quarantine, reveal originals
+--   loginvault_pii_admin  analyst + read the quarantine, reveal originals,
+--                         requeue quarantined messages
 --   owner (the role that migrates)  keys, rotation, scheduling
 --
 -- The roles themselves are created in sql/migrations/0002 (they are
@@ -44,7 +45,9 @@ REVOKE ALL ON FUNCTION public.stage_incoming_logins(integer),
                        public.reveal_user_login(bigint),
                        public.reveal_rejected_login(text)
   FROM PUBLIC;
-REVOKE ALL ON PROCEDURE public.process_raw_logins(integer) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE public.process_raw_logins(integer),
+                        public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)
+  FROM PUBLIC;
 
 -- The loader. INSERT ... ON CONFLICT (message_id) needs SELECT on the
 -- conflict column (and only on it: the loader cannot read bodies).
@@ -78,8 +81,11 @@ GRANT SELECT ON loginvault.process_runs TO loginvault_analyst;
 GRANT EXECUTE ON FUNCTION loginvault.quarantine_reasons() TO loginvault_analyst;
 
 -- The PII admin (also a member of loginvault_analyst, see 0002): the
--- quarantine (bodies are ciphertext), the encrypted originals, and the two
--- audited reveal functions, the only way to plaintext.
+-- quarantine (bodies are ciphertext), the encrypted originals, the two
+-- audited reveal functions, the only way to plaintext, and the audited
+-- requeue of quarantined messages (75_requeue.sql).
 GRANT SELECT ON public.rejected_logins, loginvault.user_login_originals TO loginvault_pii_admin;
 GRANT EXECUTE ON FUNCTION public.reveal_user_login(bigint), public.reveal_rejected_login(text)
+  TO loginvault_pii_admin;
+GRANT EXECUTE ON PROCEDURE public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)
   TO loginvault_pii_admin;
