@@ -24,6 +24,6 @@ struct LoginVaultCommand: AsyncParsableCommand {
             Shell completions: loginvault --generate-completion-script bash (or zsh, fish).
             """,
         version: BuildInfo.versionLine,
-        subcommands: [MigrateCommand.self, LoadCommand.self, CheckCommand.self, VersionCommand.self]
+        subcommands: [MigrateCommand.self, LoadCommand.self, CheckCommand.self, StatusCommand.self, VersionCommand.self]
     )
 }

@@ -105,13 +105,16 @@ SELECT 'loginvault_loader', o, p FROM (VALUES
   ('loginvault.begin_process_run(integer)', 'EXECUTE'),
   ('loginvault.process_login_batch(bigint, integer)', 'EXECUTE'),
   ('loginvault.end_process_run(bigint)', 'EXECUTE'),
-  ('loginvault.last_process_run()', 'EXECUTE')) v(o, p)    -- the counts of its own runs
+  ('loginvault.last_process_run()', 'EXECUTE'),     -- the counts of its own runs
+  ('loginvault.staging_backlog()', 'EXECUTE')) v(o, p)     -- rows and oldest age, for its metrics
 UNION ALL
 SELECT a, o, p FROM (VALUES ('loginvault_analyst'), ('loginvault_pii_admin')) r(a), (VALUES
   ('public', 'USAGE'), ('loginvault', 'USAGE'),
   ('public.user_logins', 'SELECT'),
   ('loginvault.process_runs', 'SELECT'),
-  ('loginvault.quarantine_reasons()', 'EXECUTE')) v(o, p)
+  ('loginvault.quarantine_reasons()', 'EXECUTE'),
+  ('loginvault.status(interval)', 'EXECUTE'),
+  ('loginvault.staging_backlog()', 'EXECUTE')) v(o, p)
 UNION ALL
 SELECT 'loginvault_pii_admin', o, p FROM (VALUES
   ('public.rejected_logins', 'SELECT'),           -- the quarantine (bodies are ciphertext)

@@ -4,7 +4,7 @@
 -- grants again.
 --
 --   loginvault_loader     stage messages, quarantine them, run the procedure
---   loginvault_analyst    read user_logins and the run log
+--   loginvault_analyst    read user_logins, the run log and the status
 --   loginvault_pii_admin  analyst + read the quarantine, reveal originals,
 --                         requeue quarantined messages
 --   owner (the role that migrates)  keys, rotation, scheduling
@@ -72,6 +72,8 @@ GRANT EXECUTE ON FUNCTION loginvault.stage_incoming_login(text, bytea, timestamp
                           loginvault.end_process_run(bigint),
                           loginvault.last_process_run()
   TO loginvault_loader;
+-- The backlog's row count and oldest age (two numbers) for the loader's metrics.
+GRANT EXECUTE ON FUNCTION loginvault.staging_backlog() TO loginvault_loader;
 
 -- The analyst: the masked table, the run log (counts only) and the list of
 -- quarantine reasons.
@@ -79,6 +81,8 @@ GRANT SELECT ON public.user_logins TO loginvault_analyst;
 GRANT USAGE ON SCHEMA loginvault TO loginvault_analyst;
 GRANT SELECT ON loginvault.process_runs TO loginvault_analyst;
 GRANT EXECUTE ON FUNCTION loginvault.quarantine_reasons() TO loginvault_analyst;
+-- The status (sql/definitions/87_status.sql): counts, times, key ids; no PII.
+GRANT EXECUTE ON FUNCTION loginvault.status(interval), loginvault.staging_backlog() TO loginvault_analyst;
 
 -- The PII admin (also a member of loginvault_analyst, see 0002): the
 -- quarantine (bodies are ciphertext), the encrypted originals, the two
