@@ -18,7 +18,7 @@
 -- read only raw_logins.message_id, not staged_at). Two numbers, nothing else.
 CREATE OR REPLACE FUNCTION loginvault.staging_backlog(OUT rows bigint, OUT oldest_age_seconds double precision)
 LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, loginvault, pg_temp
 AS $$
   SELECT count(*), coalesce(extract(epoch FROM now() - min(r.staged_at)), 0)::double precision FROM public.raw_logins r
 $$;
@@ -28,7 +28,7 @@ COMMENT ON FUNCTION loginvault.staging_backlog() IS
 CREATE OR REPLACE FUNCTION loginvault.status(max_backlog_age interval DEFAULT interval '15 minutes')
 RETURNS TABLE (category text, item text, value text, state text)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
+SET search_path = pg_catalog, loginvault, pg_temp
 AS $$
 DECLARE
   v_rows    bigint;
