@@ -17,8 +17,10 @@ public enum QueueReadiness {
         let configuration = client.configuration
         do {
             let found = try await withTimeout(timeout, what: "the SQS endpoint \(configuration.endpoint.absoluteString)") {
-                let url = try await client.queueURL(for: queue)
-                let attributes = try await client.getQueueAttributes(queueURL: url, names: ["ApproximateNumberOfMessages"])
+                let url = try await againIfGarbled { try await client.queueURL(for: queue) }
+                let attributes = try await againIfGarbled {
+                    try await client.getQueueAttributes(queueURL: url, names: ["ApproximateNumberOfMessages"])
+                }
                 return Found(queueURL: url, messagesWaiting: attributes["ApproximateNumberOfMessages"].flatMap { Int($0) })
             }
             let waiting = found.messagesWaiting.map { ", about \($0) messages waiting" } ?? ""
@@ -26,6 +28,21 @@ public enum QueueReadiness {
         } catch {
             return (CheckResult("queue", .failed, "\(queue): \(describe(error))",
                                 fix: advice(for: error, queue: queue, configuration: configuration)), nil)
+        }
+    }
+
+    /// Asks again (up to 5 times) when an answer arrived garbled (`InvalidResponse`: a
+    /// truncated or corrupted body, which the client does not retry by itself); both
+    /// questions only read. `timeout` above still bounds the whole check.
+    static func againIfGarbled<T: Sendable>(_ operation: @Sendable () async throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await operation()
+            } catch let error as SQSError where error.code == SQSError.LocalCode.invalidResponse && attempt < 5 {
+                try await Task.sleep(for: .milliseconds(100 << attempt))
+            }
         }
     }
 
