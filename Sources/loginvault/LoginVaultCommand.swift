@@ -25,6 +25,7 @@ struct LoginVaultCommand: AsyncParsableCommand {
             Shell completions: loginvault --generate-completion-script bash (or zsh, fish).
             """,
         version: BuildInfo.versionLine,
-        subcommands: [MigrateCommand.self, LoadCommand.self, CheckCommand.self, RequeueCommand.self, VersionCommand.self]
+        subcommands: [MigrateCommand.self, LoadCommand.self, CheckCommand.self, StatusCommand.self, RequeueCommand.self,
+                      VersionCommand.self]
     )
 }

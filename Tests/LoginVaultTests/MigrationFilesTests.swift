@@ -86,6 +86,20 @@ struct MigrationFilesTests {
         }
     }
 
+    @Test func theSupersededSQLOf0001IsAcceptedAndNothingElse() throws {
+        // 0001 changed in issue 13 (pgcrypto wherever it is installed): the
+        // checksum an install recorded for its old SQL is accepted (and
+        // upgraded), any other checksum is still drift.
+        let migrations = try MigrationDirectory.load(Integration.repositoryRoot.appendingPathComponent("sql/migrations"))
+        let first = try #require(migrations.first { $0.version == 1 })
+        let old = try #require(LegacyChecksums.superseded[1])
+        #expect(first.checksum != old)
+        #expect(first.matches(recorded: old) && first.isLegacy(recorded: old))
+        #expect(!first.matches(recorded: String(repeating: "0", count: 64)))
+        let second = try #require(migrations.first { $0.version == 2 })
+        #expect(!second.matches(recorded: old), "a superseded checksum counts for its own version only")
+    }
+
     @Test func gapIsAnError() throws {
         let files = try MigrationFiles(["0001_a.sql": "", "0003_c.sql": ""])
         let error = try #require(throws: MigrationError.self) { try files.load() }

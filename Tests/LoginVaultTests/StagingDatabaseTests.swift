@@ -86,6 +86,31 @@ struct StagingDatabaseTests {
         } }
     }
 
+    /// An empty or 3 KB message id (a file replay, a broken producer) does not stop
+    /// its batch: it is quarantined as invalid_message_id under a key derived from the
+    /// id and the body (sql/definitions/30_quarantine.sql), and the rest lands.
+    @Test func invalidMessageIdsAreQuarantinedAndTheBatchLands() async throws {
+        try await Self.migrated("staging_bad_ids") { database in try await Self.withStaging(database) { staging in
+            let long = String(repeating: "x", count: 3000)
+            let batch = Self.messages(["good-1"]) + [
+                IncomingMessage(messageId: "", body: #"{"user_id":"empty"}"#, receiveCount: 1),
+                IncomingMessage(messageId: long, body: #"{"user_id":"long"}"#, receiveCount: 1),
+            ] + Self.messages(["good-2"])
+            #expect(try await staging.stage(batch, maxReceives: 10) == StagingOutcome(staged: 2, quarantined: 2))
+            #expect(try await staging.stage(batch, maxReceives: 10) == StagingOutcome(duplicates: 4))
+            let check = try database.connect()
+            #expect(try check.query("SELECT string_agg(message_id, ',' ORDER BY message_id) FROM raw_logins").first?[0].string
+                    == "good-1,good-2")
+            let keys = try check.query("""
+                SELECT count(*) FROM rejected_logins
+                WHERE reason = 'invalid_message_id'
+                  AND message_id IN (loginvault.invalid_message_id_key('', '{"user_id":"empty"}'),
+                                     loginvault.invalid_message_id_key(repeat('x', 3000), '{"user_id":"long"}'))
+                """).first?[0].int
+            #expect(keys == 2)
+        } }
+    }
+
     /// Two loaders stage the same redelivered id at once: the second one's plain INSERT
     /// waits for the first transaction and then fails with unique_violation; the
     /// function catches it and stages the rest of that batch with ON CONFLICT.

@@ -89,11 +89,13 @@ struct MotoTests {
             }
             let clock = ContinuousClock()
             let started = clock.now
-            let messages = try await client.receiveMessages(queueURL: queue, maxMessages: 10, waitTimeSeconds: 10)
+            // The longest wait SQS allows, so that a loaded machine (moto answering slowly) still
+            // leaves a wide gap between returning early and waiting the poll out.
+            let messages = try await client.receiveMessages(queueURL: queue, maxMessages: 10, waitTimeSeconds: 20)
             let elapsed = clock.now - started
             _ = try await sender.value
             #expect(messages.map(\.body) == ["wake up"])
-            #expect(elapsed < .seconds(7), "returned after \(elapsed), long before the 10 s wait")
+            #expect(elapsed < .seconds(14), "returned after \(elapsed), long before the 20 s wait")
         }
     }
 

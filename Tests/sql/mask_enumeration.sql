@@ -35,16 +35,16 @@ SELECT DISTINCT kind, raw, norm, v AS candidate
 
 CREATE TEMP TABLE unkeyed AS
 SELECT c.kind, c.candidate, a.algorithm, f.format,
-       CASE f.format WHEN 'hex' THEN encode(loginvault.digest(c.candidate, a.algorithm), 'hex')
-                     WHEN 'HEX' THEN upper(encode(loginvault.digest(c.candidate, a.algorithm), 'hex'))
-                     ELSE replace(encode(loginvault.digest(c.candidate, a.algorithm), 'base64'), E'\n', '') END AS digest
+       CASE f.format WHEN 'hex' THEN encode(loginvault_crypto.digest(c.candidate, a.algorithm), 'hex')
+                     WHEN 'HEX' THEN upper(encode(loginvault_crypto.digest(c.candidate, a.algorithm), 'hex'))
+                     ELSE replace(encode(loginvault_crypto.digest(c.candidate, a.algorithm), 'base64'), E'\n', '') END AS digest
   FROM candidates c,
        (VALUES ('md5'), ('sha1'), ('sha224'), ('sha256'), ('sha384'), ('sha512')) a(algorithm),
        (VALUES ('hex'), ('HEX'), ('base64')) f(format);
 
 -- HMACs under keys someone might guess.
 CREATE TEMP TABLE guessed AS
-SELECT c.candidate, k.guess, encode(loginvault.hmac(c.candidate, k.guess, 'sha256'), 'hex') AS digest
+SELECT c.candidate, k.guess, encode(loginvault_crypto.hmac(c.candidate, k.guess, 'sha256'), 'hex') AS digest
   FROM candidates c,
        (VALUES (''), ('loginvault'), ('secret'), ('key'), ('mask'), ('password'), ('changeme'), (repeat(E'\\000', 32))) k(guess);
 

@@ -43,13 +43,13 @@ SELECT ok((SELECT login_id FROM user_logins WHERE message_id = 't46-by-hand')
           > (SELECT max(login_id) FROM user_logins WHERE message_id LIKE 't46-%' AND message_id <> 't46-by-hand'),
           'a row inserted with the default login_id gets a fresh id, no collision');
 
--- Re-delivery with a changed ip: same login_id, originals encrypted again.
+-- Re-delivery with a changed ip: a duplicate, the originals keep the first ip.
 INSERT INTO raw_logins (message_id, body, sent_at)
 VALUES ('t46-3', '{"user_id": "u3", "ip": "10.46.1.3", "device_id": "d46-3"}', '2024-06-01 10:00Z');
-SELECT is((SELECT upserted FROM loginvault.process_login_batch(NULL, 1000)), 1, 'a changed re-delivery is upserted');
+SELECT is((SELECT unchanged FROM loginvault.process_login_batch(NULL, 1000)), 1, 'a changed re-delivery is unchanged');
 SELECT is((SELECT loginvault.decrypt(o.originals, loginvault.data_key_passphrase(o.key_id))::jsonb->>'ip'
              FROM user_logins u JOIN loginvault.user_login_originals o USING (login_id) WHERE u.message_id = 't46-3'),
-          '10.46.1.3', '... its originals row (same login_id) holds the new ip');
+          '10.46.0.3', '... its originals still hold the first ip');
 
 -- Deleting logins deletes exactly their originals.
 DELETE FROM user_logins WHERE message_id IN ('t46-1', 't46-2');

@@ -1,7 +1,7 @@
 -- The whole privilege matrix, from the catalogs: each role (loader, analyst,
 -- PII admin, and a role with no grants, i.e. PUBLIC) against every table,
 -- view, sequence, column, function, procedure and schema of `public` and
--- `loginvault`. New objects are covered automatically: an object nobody
+-- `loginvault` (and pgcrypto's `loginvault_crypto`). New objects are covered automatically: an object nobody
 -- listed below may use must be denied to every role.
 --
 --   1. the privileges the catalogs report (has_*_privilege, with role
@@ -15,7 +15,7 @@
 --      catalogs only.
 --
 -- Objects of other extensions (pgTAP lives in `public` here) are not
--- loginvault's and are left out; pgcrypto, installed into `loginvault`, is in.
+-- loginvault's and are left out; pgcrypto (in `loginvault_crypto` here) is in.
 -- Semantic checks per role (reveal audited, loader cannot read bodies, ...)
 -- stay in roles.sql. Rolled back.
 BEGIN;
@@ -34,16 +34,16 @@ WITH foreign_extension_members AS (
 SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view' WHEN 'm' THEN 'view' ELSE 'table' END AS kind,
        format('%I.%I', n.nspname, c.relname) AS object, c.oid AS relid, NULL::oid AS procid, NULL::name AS nspname
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname IN ('public', 'loginvault') AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+ WHERE n.nspname IN ('public', 'loginvault', 'loginvault_crypto') AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
    AND (c.oid) NOT IN (SELECT objid FROM foreign_extension_members WHERE classid = 'pg_class'::regclass)
 UNION ALL
 SELECT CASE WHEN p.prokind = 'p' THEN 'procedure' WHEN p.prorettype = 'trigger'::regtype THEN 'trigger function' ELSE 'function' END,
        format('%I.%I(%s)', n.nspname, p.proname, oidvectortypes(p.proargtypes)), NULL, p.oid, NULL
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
- WHERE n.nspname IN ('public', 'loginvault') AND p.prokind IN ('f', 'p')
+ WHERE n.nspname IN ('public', 'loginvault', 'loginvault_crypto') AND p.prokind IN ('f', 'p')
    AND p.oid NOT IN (SELECT objid FROM foreign_extension_members WHERE classid = 'pg_proc'::regclass)
 UNION ALL
-SELECT 'schema', quote_ident(nspname), NULL, NULL, nspname FROM pg_namespace WHERE nspname IN ('public', 'loginvault');
+SELECT 'schema', quote_ident(nspname), NULL, NULL, nspname FROM pg_namespace WHERE nspname IN ('public', 'loginvault', 'loginvault_crypto');
 
 -- Columns, for column-level privileges (only reported where the table-level one is absent).
 CREATE TEMP TABLE columns AS
@@ -62,11 +62,19 @@ INSERT INTO privilege_kinds VALUES
   ('function', 'EXECUTE', true), ('procedure', 'EXECUTE', true), ('trigger function', 'EXECUTE', false),
   ('schema', 'USAGE', true), ('schema', 'CREATE', true);
 
--- What the catalogs say each role may do.
+-- What the catalogs say each role may do. A privilege on an object counts
+-- only with USAGE on its schema: pgcrypto's functions in loginvault_crypto
+-- are executable by PUBLIC where a non-superuser owner installed them (they
+-- belong to the bootstrap superuser, so the owner cannot revoke that), and
+-- unreachable all the same, because no other role has USAGE on the schema.
+-- So the answers are the same whoever migrated.
 CREATE TEMP TABLE granted AS
 SELECT r.role, o.object, k.privilege
   FROM roles r CROSS JOIN objects o JOIN privilege_kinds k ON k.kind = o.kind
- WHERE CASE o.kind
+ WHERE (o.kind = 'schema'
+        OR has_schema_privilege(r.role, coalesce((SELECT relnamespace FROM pg_class WHERE oid = o.relid),
+                                                 (SELECT pronamespace FROM pg_proc WHERE oid = o.procid)), 'USAGE'))
+   AND CASE o.kind
          WHEN 'sequence' THEN has_sequence_privilege(r.role, o.relid, k.privilege)
          WHEN 'schema' THEN has_schema_privilege(r.role, o.nspname, k.privilege)
          WHEN 'table' THEN has_table_privilege(r.role, o.relid, k.privilege)
@@ -76,7 +84,8 @@ SELECT r.role, o.object, k.privilege
 UNION ALL
 SELECT r.role, c.object, k.privilege
   FROM roles r CROSS JOIN columns c JOIN privilege_kinds k ON k.kind = 'column'
- WHERE has_column_privilege(r.role, c.relid, c.attname, k.privilege)
+ WHERE has_schema_privilege(r.role, (SELECT relnamespace FROM pg_class WHERE oid = c.relid), 'USAGE')
+   AND has_column_privilege(r.role, c.relid, c.attname, k.privilege)
    AND NOT has_table_privilege(r.role, c.relid, k.privilege);
 
 -- The allowed set: issue 3 and docs/database.md, "Roles".
@@ -88,6 +97,7 @@ SELECT 'loginvault_loader', o, p FROM (VALUES
   ('public.raw_logins.message_id', 'SELECT'),    -- needed by INSERT ... ON CONFLICT (message_id)
   ('public.stage_incoming_logins(integer)', 'EXECUTE'),
   ('loginvault.stage_incoming_login(text, bytea, timestamp with time zone, integer, integer)', 'EXECUTE'),
+  ('loginvault.invalid_message_id_key(text, text)', 'EXECUTE'),   -- a pure function: the id check
   ('public.stage_raw_login(text, text, timestamp with time zone, integer)', 'EXECUTE'),
   ('public.quarantine_raw_login(text, text, text, timestamp with time zone, integer)', 'EXECUTE'),
   ('public.process_raw_logins(integer)', 'EXECUTE'),
@@ -95,13 +105,16 @@ SELECT 'loginvault_loader', o, p FROM (VALUES
   ('loginvault.begin_process_run(integer)', 'EXECUTE'),
   ('loginvault.process_login_batch(bigint, integer)', 'EXECUTE'),
   ('loginvault.end_process_run(bigint)', 'EXECUTE'),
-  ('loginvault.last_process_run()', 'EXECUTE')) v(o, p)    -- the counts of its own runs
+  ('loginvault.last_process_run()', 'EXECUTE'),     -- the counts of its own runs
+  ('loginvault.staging_backlog()', 'EXECUTE')) v(o, p)     -- rows and oldest age, for its metrics
 UNION ALL
 SELECT a, o, p FROM (VALUES ('loginvault_analyst'), ('loginvault_pii_admin')) r(a), (VALUES
   ('public', 'USAGE'), ('loginvault', 'USAGE'),
   ('public.user_logins', 'SELECT'),
   ('loginvault.process_runs', 'SELECT'),
-  ('loginvault.quarantine_reasons()', 'EXECUTE')) v(o, p)
+  ('loginvault.quarantine_reasons()', 'EXECUTE'),
+  ('loginvault.status(interval)', 'EXECUTE'),
+  ('loginvault.staging_backlog()', 'EXECUTE')) v(o, p)
 UNION ALL
 SELECT 'loginvault_pii_admin', o, p FROM (VALUES
   ('public.rejected_logins', 'SELECT'),           -- the quarantine (bodies are ciphertext)
@@ -157,8 +170,12 @@ SELECT o.kind, o.object, k.privilege,
          WHEN 'procedure EXECUTE' THEN format('CALL %s(%s)', (SELECT format('%I.%I', pronamespace::regnamespace, proname) FROM pg_proc WHERE oid = o.procid),
                                               (SELECT string_agg(format('NULL::%s', t::regtype), ', ' ORDER BY i)
                                                  FROM pg_proc p, unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i) WHERE p.oid = o.procid))
-         WHEN 'schema USAGE' THEN format('SELECT NULL::%s.%I', o.object,
-                                         (SELECT typname FROM pg_type WHERE typnamespace = o.nspname::regnamespace AND typtype = 'c' LIMIT 1))
+         -- a composite type of the schema, else (pgcrypto's) a function without arguments
+         WHEN 'schema USAGE' THEN coalesce(
+                                    'SELECT NULL::' || o.object || '.'
+                                      || (SELECT quote_ident(typname) FROM pg_type WHERE typnamespace = o.nspname::regnamespace AND typtype = 'c' LIMIT 1),
+                                    'SELECT ' || o.object || '.'
+                                      || (SELECT quote_ident(proname) FROM pg_proc WHERE pronamespace = o.nspname::regnamespace AND pronargs = 0 AND prokind = 'f' LIMIT 1) || '()')
          WHEN 'schema CREATE' THEN format('CREATE TABLE %s.t91_probe ()', o.object)
        END AS stmt
   FROM objects o JOIN privilege_kinds k ON k.kind = o.kind AND k.tried

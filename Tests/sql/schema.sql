@@ -47,7 +47,7 @@ SET LOCAL search_path = "$user", public;
 SELECT lives_ok('SELECT FROM user_logins, raw_logins, rejected_logins LIMIT 0',
                 'the tables are reachable unqualified');
 SELECT is((SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pgcrypto'),
-          'loginvault', 'pgcrypto lives in loginvault');
+          'loginvault_crypto', 'pgcrypto lives in its own schema, loginvault_crypto (loginvault calls it through wrappers)');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -32,6 +32,9 @@ COMMENT ON FUNCTION loginvault.trim_ws(text) IS
 -- for the common case.
 CREATE OR REPLACE FUNCTION loginvault.parse_ip(value text) RETURNS text
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+-- Generic plans: in a custom plan the value would be a constant, which
+-- auto_explain (log_nested_statements, log_verbose) prints with the plan.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   addr inet;

@@ -12,9 +12,9 @@
 -- too_many_receives, decided from SQS's receive count) and in
 -- user_logins: another loader stages an older delivery of the message after
 -- the quarantine's check, or a processing batch commits the login after it.
--- So a batch skips a valid staged message whose id is quarantined as
--- too_many_receives (50_processing.sql, with one probe of the small partial
--- index rejected_logins_poison), and quarantine_raw_login waits for the
+-- So a batch skips a staged message whose id is already quarantined (for
+-- any reason) or already a login (50_processing.sql, one probe of each
+-- table's unique index on message_id), and quarantine_raw_login waits for the
 -- batches in flight: each batch holds the advisory lock 'lvpoison' shared,
 -- the poison quarantine takes it exclusively, so its check sees every
 -- committed login and no batch can commit a login for that id between its
@@ -31,6 +31,7 @@ AS $$
     ('unsupported_unicode_escape', 'the JSON holds \u0000, which jsonb cannot store',                'public.stage_raw_login'),
     ('invalid_unicode_surrogate',  'the JSON holds a lone or misordered \ud800-\udfff escape',      'public.stage_raw_login'),
     ('json_too_complex',           'the JSON is too large or too deeply nested for jsonb',           'public.stage_raw_login'),
+    ('invalid_message_id',         'the message id is NULL, empty or longer than 256 characters; stored under ''invalid-id:'' || the hex SHA-256 of the id and the body (loginvault.invalid_message_id_key)', 'public.quarantine_raw_login'),
     ('too_many_receives',          'SQS delivered the message more often than load --max-receives',  'loginvault.stage_incoming_login'),
     ('nul_byte',                   'the body holds a NUL byte, which PostgreSQL text cannot store (kept with each NUL as a space)', 'loginvault.stage_incoming_login'),
     ('invalid_utf8',               'the body is not valid UTF-8 (kept as encode(body, ''escape''))',  'loginvault.stage_incoming_login'),
@@ -43,6 +44,27 @@ $$;
 COMMENT ON FUNCTION loginvault.quarantine_reasons() IS
   'The reason codes of rejected_logins: what each means and where it is decided. SELECT * FROM loginvault.quarantine_reasons();';
 
+-- A message id is valid when it is 1 to 256 characters long (an SQS message
+-- id has 36; a longer one would not fit a btree index entry at ~2.7 kB and
+-- would stop its whole batch). A message with an invalid id (NULL, empty,
+-- too long: a file replay or a broken producer) is quarantined with reason
+-- invalid_message_id under a key derived from what it carries:
+--   'invalid-id:' || hex(sha256(L || ':' || id || body))
+-- where L is the id's length in characters ('null' for a NULL id), id is ''
+-- for NULL and body is the body as stored (UTF-8). The length prefix keeps
+-- (id, body) pairs apart; equal pairs (a redelivery) give the same key and so
+-- count as a duplicate. The bad id itself is not stored.
+CREATE OR REPLACE FUNCTION loginvault.invalid_message_id_key(message_id text, body text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT CASE WHEN message_id IS NULL OR message_id = '' OR length(message_id) > 256
+    THEN 'invalid-id:' || encode(pg_catalog.sha256(pg_catalog.convert_to(
+           coalesce(length(message_id)::text, 'null') || ':' || coalesce(message_id, '') || coalesce(body, ''), 'UTF8')), 'hex')
+  END
+$$;
+COMMENT ON FUNCTION loginvault.invalid_message_id_key(text, text) IS
+  'NULL for a valid message id (1-256 characters); else the key an invalid one is quarantined under: invalid-id: and the hex SHA-256 of its length, the id and the body.';
+
 -- quarantine_raw_login: store a message in rejected_logins, body encrypted,
 -- with a machine-readable reason (a code of quarantine_reasons()). Returns
 -- true if it stored it; false (a no-op) if the message id is already
@@ -50,6 +72,9 @@ COMMENT ON FUNCTION loginvault.quarantine_reasons() IS
 -- that was accepted must not also be rejected. For too_many_receives it first
 -- waits for the processing batches in flight (header). Other reasons are
 -- decided by the body, which every delivery of a message shares: no wait.
+-- An invalid message id (see invalid_message_id_key above) is not an error:
+-- the message is stored under its derived key with reason
+-- invalid_message_id, whatever reason the caller gave.
 CREATE OR REPLACE FUNCTION public.quarantine_raw_login(
   message_id    text,
   body          text,
@@ -58,13 +83,18 @@ CREATE OR REPLACE FUNCTION public.quarantine_raw_login(
   receive_count integer     DEFAULT NULL
 ) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+-- A generic plan: the body is $n in every plan (auto_explain), never a constant.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
-  k record;
+  v_key_id integer;
   stored integer;
+  derived text;
 BEGIN
-  IF quarantine_raw_login.message_id IS NULL OR quarantine_raw_login.message_id = '' THEN
-    RAISE EXCEPTION 'quarantine_raw_login: message_id is required';
+  derived := loginvault.invalid_message_id_key(quarantine_raw_login.message_id, body);
+  IF derived IS NOT NULL THEN
+    quarantine_raw_login.message_id := derived;
+    reason := 'invalid_message_id';
   END IF;
   IF reason IS NULL OR reason !~ '^[a-z][a-z0-9_]*(:[a-z0-9_]+)?$' OR length(reason) > 64 THEN
     RAISE EXCEPTION 'quarantine_raw_login: reason must be a lowercase code like ''too_many_receives'', got %', quote_nullable(left(reason, 64));
@@ -77,11 +107,13 @@ BEGIN
      OR EXISTS (SELECT FROM public.user_logins u WHERE u.message_id = quarantine_raw_login.message_id) THEN
     RETURN false;
   END IF;
-  k := loginvault.current_data_key();
+  -- The key: data_key_for_writing (no purge can delete it before this
+  -- transaction ends: 10_keys.sql); its passphrase read inside the statement.
+  v_key_id := loginvault.data_key_for_writing();
   INSERT INTO public.rejected_logins AS r (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
   VALUES (quarantine_raw_login.message_id, reason, quarantine_raw_login.sent_at,
-          quarantine_raw_login.receive_count, k.key_id,
-          loginvault.encrypt(coalesce(body, ''), k.passphrase))
+          quarantine_raw_login.receive_count, v_key_id,
+          loginvault.encrypt(coalesce(body, ''), (SELECT loginvault.data_key_passphrase(v_key_id))))
   ON CONFLICT ON CONSTRAINT rejected_logins_message_id_key DO NOTHING;
   GET DIAGNOSTICS stored = ROW_COUNT;
   RETURN stored = 1;

@@ -12,9 +12,11 @@
 -- max_receives times), a NUL byte, invalid UTF-8, not JSON (the reason codes:
 -- 30_quarantine.sql).
 --
--- A batch with no poison message first takes the fast path below; a poison
--- message, or a body that is not valid jsonb, sends the batch one message
--- at a time through stage_incoming_login().
+-- A batch with no poison message and no invalid message id first takes the
+-- fast path below; a poison message, an invalid message id (NULL, empty,
+-- longer than 256 characters) or a body that is not valid jsonb sends the
+-- batch one message at a time through stage_incoming_login(), so that one bad
+-- message never stops its batch.
 --
 -- stage_incoming_logins: the fast path is a plain INSERT of the whole batch,
 -- without ON CONFLICT: ON CONFLICT's speculative insertion (an extra lock and
@@ -36,8 +38,9 @@
 -- bad ones with a reason.
 --
 -- Errors are caught, never raised: PostgreSQL quotes a fragment of the body
--- (possibly PII) in a jsonb cast error and the key in a unique_violation, and
--- a caught error is not written to the server log.
+-- (possibly PII) in a jsonb cast error, the whole row in a not-null or check
+-- violation ('Failing row contains ...') and the key in a unique_violation,
+-- and a caught error is not written to the server log.
 --
 -- SECURITY INVOKER on purpose: the temp table belongs to the caller's session
 -- and role; the function needs no right the loader does not already have.
@@ -57,8 +60,11 @@ DECLARE
   poison   integer;
   bad_body boolean := false;
 BEGIN
-  -- One scan counts the batch and its poison messages.
-  SELECT count(*), count(*) FILTER (WHERE i.receive_count > max_receives)
+  -- One scan counts the batch and the messages that need judging one by one:
+  -- poison, and an invalid message id (NULL, empty, > 256 characters: 30_quarantine.sql).
+  -- (invalid_message_id_key is plain SQL, inlined: no call per row.)
+  SELECT count(*), count(*) FILTER (WHERE i.receive_count > max_receives
+                                       OR loginvault.invalid_message_id_key(i.message_id, '') IS NOT NULL)
     INTO total, poison
     FROM pg_temp.loginvault_incoming i;
   rejected := 0;
@@ -77,8 +83,13 @@ BEGIN
     EXCEPTION
       WHEN unique_violation THEN
         NULL;             -- a redelivery, a duplicate in the batch, or a concurrent loader
-      WHEN data_exception OR program_limit_exceeded OR statement_too_complex THEN
-        bad_body := true; -- some body is not valid jsonb: judge them one by one below
+      WHEN data_exception OR program_limit_exceeded OR statement_too_complex
+           OR not_null_violation OR check_violation THEN
+        -- Some body is not valid jsonb, or a row breaks a constraint (a NULL
+        -- message id): judge them one by one below. Caught, because the
+        -- constraint error's DETAIL ('Failing row contains ...') would quote
+        -- the body into the server log.
+        bad_body := true;
     END;
 
     -- Set-based with ON CONFLICT, unless a body is known to be bad.
@@ -91,13 +102,14 @@ BEGIN
         GET DIAGNOSTICS staged = ROW_COUNT;
         duplicates := total - staged;
         RETURN;
-      EXCEPTION WHEN data_exception OR program_limit_exceeded OR statement_too_complex THEN
+      EXCEPTION WHEN data_exception OR program_limit_exceeded OR statement_too_complex
+                     OR not_null_violation OR check_violation THEN
         NULL;
       END;
     END IF;
   END IF;
 
-  -- One by one: a poison message, or a body that is not valid jsonb.
+  -- One by one: a poison message, an invalid message id, or a body that is not valid jsonb.
   SELECT count(*) FILTER (WHERE outcome = 'staged'),
          count(*) FILTER (WHERE outcome = 'duplicate'),
          count(*) FILTER (WHERE outcome = 'rejected'),
@@ -111,7 +123,8 @@ COMMENT ON FUNCTION public.stage_incoming_logins(integer) IS
   'Stage the batch in pg_temp.loginvault_incoming (bodies as bytea) into raw_logins; poison (receive_count > max_receives) and bad bodies are quarantined with a reason. Returns (staged, duplicates, rejected, quarantined).';
 
 -- stage_incoming_login: the judgement of one message of the loader's batch,
--- in this order: received more than max_receives times: too_many_receives;
+-- in this order: an invalid message id: invalid_message_id (quarantined under
+-- a key derived from the id and the body, 30_quarantine.sql); received more than max_receives times: too_many_receives;
 -- a NUL byte (PostgreSQL text cannot hold one): nul_byte, stored with each
 -- NUL as a space; not UTF-8: invalid_utf8, stored as
 -- encode(body, 'escape') (every byte kept: non-ASCII ones as \ooo); each of
@@ -127,13 +140,16 @@ CREATE OR REPLACE FUNCTION loginvault.stage_incoming_login(
   max_receives  integer
 ) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan  -- the body is $n in a plan, never a constant
 AS $$
 DECLARE
   reason text;
   body_text text;
   nul integer;
 BEGIN
-  IF receive_count > max_receives THEN
+  IF loginvault.invalid_message_id_key(stage_incoming_login.message_id, '') IS NOT NULL THEN
+    reason := 'invalid_message_id';
+  ELSIF receive_count > max_receives THEN
     reason := 'too_many_receives';
   END IF;
   nul := position('\x00'::bytea IN body);
@@ -160,12 +176,12 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION loginvault.stage_incoming_login(text, bytea, timestamptz, integer, integer) IS
-  'Part of stage_incoming_logins: judges one message (too_many_receives, nul_byte, invalid_utf8, then stage_raw_login). Returns staged, duplicate, rejected or quarantined.';
+  'Part of stage_incoming_logins: judges one message (invalid_message_id, too_many_receives, nul_byte, invalid_utf8, then stage_raw_login). Returns staged, duplicate, rejected or quarantined.';
 
 -- stage_raw_login: stage one message whose body is text of unknown quality.
 -- Returns 'staged' (now in raw_logins), 'duplicate' (that message id was
 -- already staged, or already quarantined) or 'rejected' (quarantined now,
--- reason: invalid_json, unsupported_unicode_escape, invalid_unicode_surrogate,
+-- reason: invalid_message_id (NULL, empty or > 256 characters), invalid_json, unsupported_unicode_escape, invalid_unicode_surrogate,
 -- json_too_complex or empty_body). The cast error is caught here, so neither
 -- the error nor the body fragment PostgreSQL quotes in it reach the log.
 CREATE OR REPLACE FUNCTION public.stage_raw_login(
@@ -175,6 +191,8 @@ CREATE OR REPLACE FUNCTION public.stage_raw_login(
   receive_count integer
 ) RETURNS text
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+-- A generic plan: the body is $n in every plan (auto_explain), never a constant.
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   doc    jsonb;
@@ -182,11 +200,9 @@ DECLARE
   detail text;
   stored integer;
 BEGIN
-  IF stage_raw_login.message_id IS NULL OR stage_raw_login.message_id = '' THEN
-    RAISE EXCEPTION 'stage_raw_login: message_id is required';
-  END IF;
-
-  IF body IS NULL OR body = '' THEN
+  IF loginvault.invalid_message_id_key(stage_raw_login.message_id, '') IS NOT NULL THEN
+    reason := 'invalid_message_id';   -- quarantine_raw_login stores it under its derived key
+  ELSIF body IS NULL OR body = '' THEN
     reason := 'empty_body';
   ELSE
     BEGIN

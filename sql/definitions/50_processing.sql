@@ -5,7 +5,8 @@
 --   CALL process_raw_logins(batch_size)         -- SECURITY INVOKER, COMMITs
 --     loginvault.begin_process_run(batch_size)  -- a run log row, committed
 --     loop: loginvault.process_login_batch(run_id, batch_size); COMMIT
---     loginvault.end_process_run(run_id)        -- finished_at; RAISE NOTICE
+--     loginvault.end_process_run(run_id)        -- truncates a drained raw_logins
+--                                               -- (if unused), finished_at; RAISE NOTICE
 --   SELECT * FROM loginvault.last_process_run() -- that run's log row, as values
 -- The work is in SECURITY DEFINER functions because PostgreSQL does not let a
 -- SECURITY DEFINER procedure COMMIT. The procedure itself calls nothing
@@ -15,8 +16,7 @@
 -- batch_size staging rows (FOR UPDATE SKIP LOCKED: concurrent runs take
 -- disjoint rows and never wait) and delete them, validate and normalise with
 -- plain SQL expressions, mask, give each new login its login_id, insert new
--- logins and their encrypted originals, update re-delivered logins whose
--- values changed, quarantine the rejects. All in the batch's transaction: the
+-- logins and their encrypted originals, quarantine the rejects. All in the batch's transaction: the
 -- plaintext leaves raw_logins exactly when its masked form is committed, and
 -- a failure leaves the batch staged.
 --
@@ -30,9 +30,16 @@
 --   device_type <= 32, locale <= 32, app_version <= 32, device_id <= 256,
 --   ip <= 64: string or null/absent                   else wrong_type:<f>, too_long:<f>
 --   ip, if present, an IP address (canonical_ip, 20_masking.sql) else invalid_ip
--- Other keys in the body are ignored. A valid message whose id is quarantined
--- as too_many_receives is not made a login (30_quarantine.sql says why): it
--- is deleted from staging and counted as unchanged.
+-- Other keys in the body are ignored.
+--
+-- Once a message id is a login or a reject, that row is final: a staged
+-- message with the same id (a redelivery; SQS gives a message id exactly one
+-- body) is deleted from staging and counted as unchanged, whatever its
+-- content. Nothing is updated, so neither a loader re-staging an id with other
+-- content can rewrite a login or its originals, nor can the counts tell it
+-- whether a guessed body equals the stored one (docs/security.md). This also
+-- covers a valid message whose id is quarantined as too_many_receives
+-- (30_quarantine.sql says why that one must not become a login).
 --
 -- Why it is shaped the way it is (docs/benchmarks.md has the measurements):
 -- the cost that matters besides the crypto is per row, so
@@ -40,11 +47,16 @@
 --     subquery with OFFSET 0, which the planner may not flatten (flattened,
 --     the CASE that picks the reason would repeat the field look-ups and the
 --     IP check for every WHEN that mentions them);
---   * the keys are read once per batch, into variables;
+--   * the keys are read once per batch, inside the statement: each is a
+--     scalar subquery (an InitPlan, evaluated once), so that no plan holds a
+--     key as a constant (a plpgsql variable would be one in a custom plan,
+--     and auto_explain would print it); the data key's key_id comes from
+--     data_key_for_writing() (10_keys.sql), which keeps a purge from deleting
+--     that key before the batch commits;
 --   * new logins are a plain INSERT, not INSERT ... ON CONFLICT: one index
---     probe per row finds the (rare) message ids already in user_logins, and
---     only those go through an UPDATE that writes nothing when no value
---     differs. ON CONFLICT's speculative insertion (a lock and an extra WAL
+--     probe per row finds the (rare) message ids already in user_logins (and
+--     one the ids already in rejected_logins), and those are skipped.
+--     ON CONFLICT's speculative insertion (a lock and an extra WAL
 --     record per row) measured ~2 us per row more than probe + plain insert.
 --     A plain INSERT is safe here: a message id can be claimed by one batch
 --     only (raw_logins is unique on it and the claim deletes it), and a
@@ -53,8 +65,8 @@
 --     copy sees the first copy's row. If that ever failed, the unique index
 --     would stop the batch (rolled back, rows stay staged), not duplicate it;
 --   * a new login takes its login_id from user_logins' identity sequence
---     inside the batch (nextval, only for valid rows not already in
---     user_logins), and both INSERTs use that value (user_logins with
+--     inside the batch (nextval, only for valid rows whose id is not yet a
+--     login or a reject), and both INSERTs use that value (user_logins with
 --     OVERRIDING SYSTEM VALUE): the encrypted originals are keyed by login_id
 --     (a bigint appended at the right end of its index, not a text key);
 --   * the originals' plaintext is written by originals_plaintext() directly,
@@ -69,16 +81,57 @@ AS $$ INSERT INTO loginvault.process_runs (batch_size) VALUES (batch_size) RETUR
 COMMENT ON FUNCTION loginvault.begin_process_run(integer) IS
   'Part of process_raw_logins: starts a run log row (loginvault.process_runs) and returns its run_id.';
 
+-- truncate_drained_staging: after a run has drained raw_logins, give the
+-- table a new, empty file, so that the plaintext of the processed messages
+-- does not stay on disk in dead tuples (a DELETE only marks them; VACUUM
+-- frees their space but leaves their bytes in it until new rows overwrite
+-- them). Only when nothing else uses raw_logins: the ACCESS EXCLUSIVE lock is
+-- asked for with NOWAIT, so it is granted only while no other session has the
+-- table locked (a loader staging holds ROW EXCLUSIVE until it commits, a batch
+-- of another run too, autovacuum SHARE UPDATE EXCLUSIVE); otherwise nothing
+-- happens and the next run tries again. Under the lock no uncommitted staged
+-- row can exist, and the check after it (a new snapshot) sees every committed
+-- one: the table is truncated only when it is really empty. Returns whether it
+-- truncated. Owner only (end_process_run calls it).
+CREATE OR REPLACE FUNCTION loginvault.truncate_drained_staging() RETURNS boolean
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RETURN false;  -- its check needs a snapshot taken after the lock
+  END IF;
+  BEGIN
+    LOCK TABLE public.raw_logins IN ACCESS EXCLUSIVE MODE NOWAIT;
+  EXCEPTION WHEN lock_not_available THEN
+    RETURN false;
+  END;
+  IF EXISTS (SELECT FROM public.raw_logins) THEN
+    RETURN false;
+  END IF;
+  TRUNCATE public.raw_logins;
+  RETURN true;
+END
+$$;
+COMMENT ON FUNCTION loginvault.truncate_drained_staging() IS
+  'Part of process_raw_logins: truncate raw_logins when it is empty and no other session uses it, so processed plaintext leaves the table''s file. Owner only.';
+
 CREATE OR REPLACE FUNCTION loginvault.end_process_run(run_id bigint)
 RETURNS SETOF loginvault.process_runs
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
 AS $$
-  UPDATE loginvault.process_runs r SET finished_at = clock_timestamp()
-   WHERE r.run_id = end_process_run.run_id
-  RETURNING r.*
+BEGIN
+  PERFORM loginvault.truncate_drained_staging();
+  RETURN QUERY
+  WITH ended AS (
+    UPDATE loginvault.process_runs r SET finished_at = clock_timestamp()
+     WHERE r.run_id = end_process_run.run_id
+    RETURNING r.*
+  )
+  SELECT * FROM ended;
+END
 $$;
 COMMENT ON FUNCTION loginvault.end_process_run(bigint) IS
-  'Part of process_raw_logins: sets the run''s finished_at and returns its run log row.';
+  'Part of process_raw_logins: truncates raw_logins if it is drained and unused (truncate_drained_staging), sets the run''s finished_at and returns its run log row.';
 
 -- One batch. Returns how many staging rows it claimed (0: nothing pending)
 -- and adds its counts to the run's log row, in the same transaction.
@@ -98,15 +151,13 @@ SET search_path = pg_catalog, loginvault, pg_temp
 SET work_mem = '64MB'
 AS $$
 DECLARE
-  v_mask_key   bytea := loginvault.mask_key();
-  v_data_key   record := loginvault.current_data_key();
-  v_key_id     integer := v_data_key.key_id;
-  v_passphrase text := v_data_key.passphrase;
+  v_key_id     integer;
   -- login_id's identity sequence: new logins get their id in the batch, so
   -- that both tables are written from the same rows with the same key.
   v_login_seq  regclass := pg_get_serial_sequence('public.user_logins', 'login_id')::regclass;
 BEGIN
-  IF v_mask_key IS NULL OR v_key_id IS NULL THEN
+  v_key_id := loginvault.data_key_for_writing();
+  IF loginvault.mask_key() IS NULL THEN
     RAISE EXCEPTION 'loginvault keys are missing' USING HINT = 'Run the migrations again, or loginvault.install_keys().';
   END IF;
   -- Shared with every other batch; a poison quarantine takes it exclusively
@@ -123,25 +174,24 @@ BEGIN
     RETURNING r.message_id, r.body, r.sent_at, r.receive_count, r.staged_at
   ),
   batch AS MATERIALIZED (
-    -- Level 5: the new login's id, for valid rows not already in user_logins
-    -- (nextval only for those: OFFSET 0 below keeps the probe from being
-    -- evaluated twice).
+    -- Level 5: the new login's id, for valid rows whose message id is neither
+    -- a login nor a reject yet (nextval only for those: OFFSET 0 below keeps
+    -- the probes from being evaluated twice).
     SELECT m.*,
-           CASE WHEN m.reason IS NULL AND m.existing_login_id IS NULL AND NOT m.poison
-                THEN nextval(v_login_seq) END AS new_login_id
+           CASE WHEN m.reason IS NULL AND NOT m.known THEN nextval(v_login_seq) END AS new_login_id
       FROM (
-        -- Level 4: masks and the existing row, for valid rows only; the body is
-      -- kept only for rejects (it is what gets quarantined).
+        -- Level 4: masks, for valid rows only; the body is kept only for
+      -- rejects (it is what gets quarantined). known: the message id is
+      -- already a login or a reject, so this is a redelivery, a duplicate
+      -- whatever its content (SQS gives a message id one body): it writes
+      -- nothing and counts as unchanged.
       SELECT k.message_id, k.sent_at, k.receive_count, k.reason,
              CASE WHEN k.reason IS NOT NULL THEN k.body END AS body,
              k.user_id, k.device_type, k.locale, k.app_version, k.create_date, k.ip, k.device_id,
-             CASE WHEN k.reason IS NULL THEN loginvault.mask('ip', k.ip_canonical, v_mask_key) END AS masked_ip,
-             CASE WHEN k.reason IS NULL THEN loginvault.mask('device_id', k.device_id_trimmed, v_mask_key) END AS masked_device_id,
-             CASE WHEN k.reason IS NULL
-                  THEN (SELECT u.login_id FROM public.user_logins u WHERE u.message_id = k.message_id) END AS existing_login_id,
-             k.reason IS NULL
-               AND EXISTS (SELECT FROM public.rejected_logins p
-                            WHERE p.message_id = k.message_id AND p.reason = 'too_many_receives') AS poison
+             CASE WHEN k.reason IS NULL THEN loginvault.mask('ip', k.ip_canonical, (SELECT loginvault.mask_key())) END AS masked_ip,
+             CASE WHEN k.reason IS NULL THEN loginvault.mask('device_id', k.device_id_trimmed, (SELECT loginvault.mask_key())) END AS masked_device_id,
+             EXISTS (SELECT FROM public.user_logins u WHERE u.message_id = k.message_id)
+               OR EXISTS (SELECT FROM public.rejected_logins p WHERE p.message_id = k.message_id) AS known
         FROM (
           -- Level 3: the reason, first rule that fails. (A value of at most n
           -- bytes has at most n characters: octet_length spares counting them.
@@ -203,9 +253,9 @@ BEGIN
   quarantined AS (
     INSERT INTO public.rejected_logins (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
     SELECT b.message_id, b.reason, b.sent_at, b.receive_count, v_key_id,
-           loginvault.encrypt(b.body::text, v_passphrase)
+           loginvault.encrypt(b.body::text, (SELECT loginvault.data_key_passphrase(v_key_id)))
       FROM batch b
-     WHERE b.reason IS NOT NULL
+     WHERE b.reason IS NOT NULL AND NOT b.known
     ON CONFLICT (message_id) DO NOTHING
     RETURNING 1
   ),
@@ -222,38 +272,15 @@ BEGIN
     -- encryption call per row instead of two.
     INSERT INTO loginvault.user_login_originals (login_id, key_id, originals)
     SELECT b.new_login_id, v_key_id,
-           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), v_passphrase)
+           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), (SELECT loginvault.data_key_passphrase(v_key_id)))
       FROM batch b
      WHERE b.new_login_id IS NOT NULL
-  ),
-  updated AS (
-    -- A re-delivered message: rewritten only if a value differs.
-    UPDATE public.user_logins u
-       SET user_id = b.user_id, device_type = b.device_type,
-           masked_ip = b.masked_ip, masked_device_id = b.masked_device_id,
-           locale = b.locale, app_version = b.app_version,
-           create_date = b.create_date, processed_at = now()
-      FROM batch b
-     WHERE b.existing_login_id IS NOT NULL AND NOT b.poison AND u.login_id = b.existing_login_id
-       AND (u.user_id, u.device_type, u.masked_ip, u.masked_device_id, u.locale, u.app_version, u.create_date)
-           IS DISTINCT FROM
-           (b.user_id, b.device_type, b.masked_ip, b.masked_device_id, b.locale, b.app_version, b.create_date)
-    RETURNING u.login_id
-  ),
-  updated_originals AS (
-    -- ... and then its originals are encrypted again; an unchanged
-    -- re-delivery keeps its ciphertext.
-    INSERT INTO loginvault.user_login_originals AS o (login_id, key_id, originals)
-    SELECT b.existing_login_id, v_key_id,
-           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), v_passphrase)
-      FROM batch b JOIN updated d ON d.login_id = b.existing_login_id
-    ON CONFLICT (login_id) DO UPDATE SET key_id = EXCLUDED.key_id, originals = EXCLUDED.originals
   )
-  -- (inserted, inserted_originals and updated_originals run although nothing
-  -- reads them: a data-modifying WITH query always runs to completion. The
-  -- plain INSERT either inserts every row it is given or fails the batch.)
+  -- (inserted and inserted_originals run although nothing reads them: a
+  -- data-modifying WITH query always runs to completion. The plain INSERT
+  -- either inserts every row it is given or fails the batch.)
   SELECT count(*),
-         count(*) FILTER (WHERE b.new_login_id IS NOT NULL) + (SELECT count(*) FROM updated),
+         count(*) FILTER (WHERE b.new_login_id IS NOT NULL),
          (SELECT count(*) FROM quarantined)
     INTO staged, upserted, rejected
     FROM batch b;
@@ -270,7 +297,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION loginvault.process_login_batch(bigint, integer) IS
-  'Part of process_raw_logins: one batch in one statement (claim, validate, mask, encrypt, insert or update, quarantine); adds its counts to the run log row.';
+  'Part of process_raw_logins: one batch in one statement (claim, validate, mask, encrypt, insert, quarantine; a known message id is left as it is); adds its counts to the run log row.';
 
 -- The procedure. Call it outside an explicit transaction (it COMMITs after
 -- every batch, so a long backlog neither holds locks nor bloats one

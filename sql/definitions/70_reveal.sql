@@ -5,12 +5,17 @@
 -- not. The audit row is part of the caller's transaction, so a caller who
 -- rolls back would erase it: each call is therefore also written to the
 -- server log (RAISE LOG, no PII, only ids), which no rollback undoes.
+-- Both functions use generic plans (plan_cache_mode): a custom plan of
+-- RETURN QUERY would hold the decrypted values as constants, which
+-- auto_explain (log_verbose) would print. The key a row is under cannot be
+-- purged while the row references it (purge_unused_data_keys, 80_rotation.sql).
 
 -- reveal_user_login: the originals of one login, found by login_id. The row
 -- counts as found when the login and its originals both exist.
 CREATE OR REPLACE FUNCTION public.reveal_user_login(login_id bigint)
 RETURNS TABLE (message_id text, ip text, device_id text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+SET plan_cache_mode = force_generic_plan  -- the decrypted values are $n in a plan, never constants
 AS $$
 DECLARE
   v_originals jsonb;
@@ -40,6 +45,7 @@ COMMENT ON FUNCTION public.reveal_user_login(bigint) IS
 CREATE OR REPLACE FUNCTION public.reveal_rejected_login(message_id text)
 RETURNS TABLE (reason text, body text)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+SET plan_cache_mode = force_generic_plan  -- the decrypted values are $n in a plan, never constants
 AS $$
 DECLARE
   v_reason text;

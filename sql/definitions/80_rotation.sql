@@ -12,11 +12,21 @@
 -- with the old key when rotation started may commit a few rows under it;
 -- running rotate_data_key again (or reencrypt_data_batch) picks them up.
 -- The mask key does not rotate (10_keys.sql).
+--
+-- Rotation and purge under load: every writer takes its key with
+-- loginvault.data_key_for_writing() (10_keys.sql says why a key it holds
+-- cannot be purged before its transaction ends); purge_unused_data_keys waits
+-- for every transaction that read a key, then decides with a new snapshot.
+-- A purge leaves no copy of a deleted key in the table's file: it rewrites
+-- the table (TRUNCATE, a new file; the old one is unlinked at commit). What
+-- remains elsewhere (WAL, backups, the file system's freed blocks):
+-- docs/security.md, "Key rotation and purge".
 
 -- add_data_key: a new current data key (random unless one is given); older
 -- data keys are retired (no new encryption) but kept. Owner only.
 CREATE OR REPLACE FUNCTION loginvault.add_data_key(key_bytes bytea DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+SET plan_cache_mode = force_generic_plan  -- a given key is $n in a plan, never a constant
 AS $$
 DECLARE
   v_key_id integer;
@@ -41,18 +51,20 @@ CREATE OR REPLACE FUNCTION loginvault.reencrypt_data_batch(batch_size integer) R
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
 AS $$
 DECLARE
-  v_new record := loginvault.current_data_key();
+  v_new_key_id integer := loginvault.data_key_for_writing();
   v_done integer;
 BEGIN
+  -- The passphrases are read inside each statement (10_keys.sql: never a
+  -- constant in a plan).
   WITH todo AS (
     SELECT o.login_id FROM loginvault.user_login_originals o
-     WHERE o.key_id <> v_new.key_id
+     WHERE o.key_id <> v_new_key_id
      LIMIT batch_size FOR UPDATE SKIP LOCKED
   )
   UPDATE loginvault.user_login_originals o
      SET originals = loginvault.encrypt(loginvault.decrypt(o.originals, loginvault.data_key_passphrase(o.key_id)),
-                                        v_new.passphrase),
-         key_id = v_new.key_id
+                                        (SELECT loginvault.data_key_passphrase(v_new_key_id))),
+         key_id = v_new_key_id
     FROM todo WHERE o.login_id = todo.login_id;
   GET DIAGNOSTICS v_done = ROW_COUNT;
   IF v_done > 0 THEN
@@ -61,13 +73,13 @@ BEGIN
 
   WITH todo AS (
     SELECT r.reject_id FROM public.rejected_logins r
-     WHERE r.key_id <> v_new.key_id
+     WHERE r.key_id <> v_new_key_id
      LIMIT batch_size FOR UPDATE SKIP LOCKED
   )
   UPDATE public.rejected_logins r
      SET body_encrypted = loginvault.encrypt(loginvault.decrypt(r.body_encrypted, loginvault.data_key_passphrase(r.key_id)),
-                                             v_new.passphrase),
-         key_id = v_new.key_id
+                                             (SELECT loginvault.data_key_passphrase(v_new_key_id))),
+         key_id = v_new_key_id
     FROM todo WHERE r.reject_id = todo.reject_id;
   GET DIAGNOSTICS v_done = ROW_COUNT;
   RETURN v_done;
@@ -106,19 +118,49 @@ COMMENT ON PROCEDURE loginvault.rotate_data_key(integer, bytea) IS
 -- purge_unused_data_keys: delete retired data keys that no row references.
 -- Returns how many it deleted. Once deleted, a backup taken while a row was
 -- still under that key can no longer be decrypted with the live keys.
+--
+-- It first takes loginvault.keys in ACCESS EXCLUSIVE mode: it waits for
+-- every transaction that has read a key (each holds ACCESS SHARE on the table
+-- to its end: see data_key_for_writing, 10_keys.sql), and no transaction
+-- reads a key until it commits. The DELETE after the lock runs with a new
+-- snapshot (read committed), so it sees every row those transactions wrote;
+-- under repeatable read or serializable it could not, so it refuses them.
+-- A purge is quick, but while it waits for a long transaction, processing
+-- waits behind it.
+--
+-- Then, if it deleted a key, it rewrites the table so that the deleted key
+-- leaves no dead tuple behind (a DELETE only marks the row; its bytes stay in
+-- the page until VACUUM reuses the space, and even then may stay in the
+-- page's free space): the remaining keys are kept in memory, the table is
+-- TRUNCATEd (a new, empty file) and they are inserted again with their
+-- key_ids. The old file is removed at commit. (TRUNCATE is not MVCC-safe: a
+-- repeatable read transaction whose snapshot is older than the purge and that
+-- reads a key only afterwards finds none and fails with 'keys are missing';
+-- it writes nothing under a key that is gone.)
 CREATE OR REPLACE FUNCTION loginvault.purge_unused_data_keys() RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+-- (the kept keys go through a variable: a generic plan shows it as $1, never as a constant)
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   v_deleted integer;
 BEGIN
+  IF current_setting('transaction_isolation') <> 'read committed' THEN
+    RAISE EXCEPTION 'purge_unused_data_keys: run it in a read committed transaction (the default), not %',
+      current_setting('transaction_isolation')
+      USING HINT = 'It must see the rows of every transaction it waited for.';
+  END IF;
+  LOCK TABLE loginvault.keys IN ACCESS EXCLUSIVE MODE;
   DELETE FROM loginvault.keys k
    WHERE k.purpose = 'data' AND k.retired_at IS NOT NULL
      AND NOT EXISTS (SELECT FROM loginvault.user_login_originals o WHERE o.key_id = k.key_id)
      AND NOT EXISTS (SELECT FROM public.rejected_logins r WHERE r.key_id = k.key_id);
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  IF v_deleted > 0 THEN
+    PERFORM loginvault.rewrite_keys_table();
+  END IF;
   RETURN v_deleted;
 END
 $$;
 COMMENT ON FUNCTION loginvault.purge_unused_data_keys() IS
-  'Delete retired data keys no row is encrypted under; returns how many. Owner only.';
+  'Delete retired data keys no row is encrypted under, after waiting for every transaction that read a key; rewrites the table so no copy stays in it. Returns how many. Owner only.';

@@ -4,20 +4,39 @@
 -- grants again.
 --
 --   loginvault_loader     stage messages, quarantine them, run the procedure
---   loginvault_analyst    read user_logins and the run log
+--   loginvault_analyst    read user_logins, the run log and the status
 --   loginvault_pii_admin  analyst + read the quarantine, reveal originals,
 --                         requeue quarantined messages
 --   owner (the role that migrates)  keys, rotation, scheduling
 --
 -- The roles themselves are created in sql/migrations/0002 (they are
 -- cluster-wide); grants are per database: a second database of the cluster
--- gets its own. Functions created later in schema loginvault are not
--- executable by PUBLIC either (ALTER DEFAULT PRIVILEGES, sql/migrations/0001).
+-- gets its own.
+
+-- No default privilege is relied on (a per-schema default cannot revoke,
+-- see 0001; a global one would change every function the owner creates
+-- anywhere in the database): this file is applied last, in the same
+-- transaction as every definition, and revokes explicitly.
+-- pgcrypto's own schema, when loginvault installed it: the owner's only (no
+-- USAGE for anyone else). Its functions too, where the owner may revoke that
+-- (a superuser's install; under a non-superuser owner they belong to the
+-- bootstrap superuser and stay executable by PUBLIC, unreachable without
+-- USAGE on the schema: the revoke is then a no-op with a warning, muted).
+DO $$
+BEGIN
+  IF EXISTS (SELECT FROM pg_namespace WHERE nspname = 'loginvault_crypto') THEN
+    REVOKE ALL ON SCHEMA loginvault_crypto FROM PUBLIC;
+    SET LOCAL client_min_messages = error;
+    REVOKE ALL ON ALL FUNCTIONS IN SCHEMA loginvault_crypto FROM PUBLIC;
+    RESET client_min_messages;
+  END IF;
+END
+$$;
 
 -- Start from nothing: functions and procedures are executable by PUBLIC by
 -- default; tables already grant PUBLIC nothing.
 REVOKE ALL ON ALL TABLES    IN SCHEMA loginvault FROM PUBLIC;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA loginvault FROM PUBLIC;  -- includes pgcrypto's
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA loginvault FROM PUBLIC;  -- includes the pgcrypto wrappers
 REVOKE ALL ON ALL PROCEDURES IN SCHEMA loginvault FROM PUBLIC;
 REVOKE ALL ON public.raw_logins, public.user_logins, public.rejected_logins FROM PUBLIC;
 REVOKE ALL ON FUNCTION public.stage_incoming_logins(integer),
@@ -36,7 +55,8 @@ REVOKE ALL ON PROCEDURE public.process_raw_logins(integer),
 -- calls it needs USAGE on loginvault and EXECUTE on the three SECURITY
 -- DEFINER functions it is made of; those only ever process the staging table.
 -- stage_incoming_logins() judges each message of a bad batch with
--- stage_incoming_login() (SECURITY INVOKER). last_process_run() gives it the
+-- stage_incoming_login() (SECURITY INVOKER); both test message ids with
+-- invalid_message_id_key() (a pure function of its arguments). last_process_run() gives it the
 -- counts of its own runs.
 GRANT INSERT, SELECT (message_id) ON public.raw_logins TO loginvault_loader;
 GRANT EXECUTE ON FUNCTION public.stage_incoming_logins(integer),
@@ -46,11 +66,14 @@ GRANT EXECUTE ON FUNCTION public.stage_incoming_logins(integer),
 GRANT EXECUTE ON PROCEDURE public.process_raw_logins(integer) TO loginvault_loader;
 GRANT USAGE ON SCHEMA loginvault TO loginvault_loader;
 GRANT EXECUTE ON FUNCTION loginvault.stage_incoming_login(text, bytea, timestamptz, integer, integer),
+                          loginvault.invalid_message_id_key(text, text),
                           loginvault.begin_process_run(integer),
                           loginvault.process_login_batch(bigint, integer),
                           loginvault.end_process_run(bigint),
                           loginvault.last_process_run()
   TO loginvault_loader;
+-- The backlog's row count and oldest age (two numbers) for the loader's metrics.
+GRANT EXECUTE ON FUNCTION loginvault.staging_backlog() TO loginvault_loader;
 
 -- The analyst: the masked table, the run log (counts only) and the list of
 -- quarantine reasons.
@@ -58,6 +81,8 @@ GRANT SELECT ON public.user_logins TO loginvault_analyst;
 GRANT USAGE ON SCHEMA loginvault TO loginvault_analyst;
 GRANT SELECT ON loginvault.process_runs TO loginvault_analyst;
 GRANT EXECUTE ON FUNCTION loginvault.quarantine_reasons() TO loginvault_analyst;
+-- The status (sql/definitions/87_status.sql): counts, times, key ids; no PII.
+GRANT EXECUTE ON FUNCTION loginvault.status(interval), loginvault.staging_backlog() TO loginvault_analyst;
 
 -- The PII admin (also a member of loginvault_analyst, see 0002): the
 -- quarantine (bodies are ciphertext), the encrypted originals, the two

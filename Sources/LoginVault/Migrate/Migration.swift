@@ -39,11 +39,26 @@ public struct Migration: Sendable, Equatable {
         recorded == checksum || isLegacy(recorded: recorded)
     }
 
-    /// A full-text checksum from before checksums ignored comments.
+    /// A full-text checksum from before checksums ignored comments, or the
+    /// checksum of a superseded version of the file (`LegacyChecksums.superseded`).
     func isLegacy(recorded: String) -> Bool {
         recorded != checksum
-            && (recorded == fullTextChecksum || LegacyChecksums.fullText[version] == recorded)
+            && (recorded == fullTextChecksum || LegacyChecksums.fullText[version] == recorded
+                || LegacyChecksums.superseded[version] == recorded)
     }
+}
+
+/// Checksums (without comments) of applied migrations whose SQL changed
+/// later in a way that cannot differ for any database that applied the old
+/// SQL: 0001 refused when pgcrypto was installed outside schema `loginvault`
+/// and installed it there otherwise; since issue 13 it accepts pgcrypto
+/// elsewhere and installs it into `loginvault_crypto` (0020 moves an install
+/// the old 0001 made), so a database that applied the old 0001 ends the same.
+/// Accepted like a legacy checksum and upgraded to today's.
+extension LegacyChecksums {
+    static let superseded: [Int: String] = [
+        1: "0ee6ed575d06578ca3ee9a18f5ad9f509b743a50177bd8ccb3140e942f7b6d69",
+    ]
 }
 
 /// The full-text SHA-256 that `migrate` recorded for 0001-0018 before it

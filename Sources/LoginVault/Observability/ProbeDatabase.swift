@@ -53,16 +53,16 @@ public actor ProbeDatabase {
         return "\(why); the loader's functions are present"
     }
 
-    /// Rows waiting in raw_logins and the age in seconds of the oldest (0 when empty, or
-    /// when this role may not read `staged_at`: the loader may read only `message_id`).
+    /// Rows waiting in raw_logins and the age in seconds of the oldest (0 when empty), from
+    /// `loginvault.staging_backlog()` (SECURITY DEFINER: the loader may read only `message_id`).
+    /// Against a database whose definitions predate that function, or a role not granted it,
+    /// the row count alone (age 0).
     public func stagingBacklog() throws -> (rows: Int, oldestAgeSeconds: Double) {
         let connection = try connected()
         do {
-            let row = try connection.query("""
-                SELECT count(*)::bigint, coalesce(extract(epoch FROM now() - min(staged_at)), 0)::float8 FROM public.raw_logins
-                """).first
+            let row = try connection.query("SELECT rows, oldest_age_seconds FROM loginvault.staging_backlog()").first
             return (row?[0].int ?? 0, row?[1].double ?? 0)
-        } catch let error as PostgresError where error.sqlState == "42501" {
+        } catch let error as PostgresError where error.sqlState == "42501" || error.sqlState == "42883" {
             let rows = try connection.query("SELECT count(message_id)::bigint FROM public.raw_logins").first?[0].int ?? 0
             return (rows, 0)
         }

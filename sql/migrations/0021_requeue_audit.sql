@@ -1,4 +1,4 @@
--- 0020: requeue_audit, the audit log of requeue_rejected
+-- 0021: requeue_audit, the audit log of requeue_rejected
 -- (sql/definitions/75_requeue.sql).
 --
 -- One row per quarantined message a requeue took: who (session_user, the
