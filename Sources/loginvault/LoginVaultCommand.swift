@@ -20,10 +20,12 @@ struct LoginVaultCommand: AsyncParsableCommand {
               loginvault check --queue login-queue
               loginvault load --queue login-queue
               loginvault load --from-file examples/login-queue-sample.json
+              loginvault requeue --reason too_many_receives
 
             Shell completions: loginvault --generate-completion-script bash (or zsh, fish).
             """,
         version: BuildInfo.versionLine,
-        subcommands: [MigrateCommand.self, LoadCommand.self, CheckCommand.self, StatusCommand.self, VersionCommand.self]
+        subcommands: [MigrateCommand.self, LoadCommand.self, CheckCommand.self, StatusCommand.self, RequeueCommand.self,
+                      VersionCommand.self]
     )
 }

@@ -32,7 +32,7 @@ struct FirstHourTests {
     }
 
     @Test func everyHelpHasExamples() throws {
-        for command in [[], ["load"], ["migrate"], ["migrate", "status"], ["check"], ["version"]] {
+        for command in [[], ["load"], ["migrate"], ["migrate", "status"], ["check"], ["requeue"], ["version"]] {
             let help = try LoginVaultExecutable.run(command + ["--help"])
             #expect(help.status == 0)
             #expect(help.stdout.contains("Examples:"), "\(command) --help has no examples")

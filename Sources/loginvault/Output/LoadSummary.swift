@@ -69,13 +69,7 @@ struct LoadSummary: Encodable {
         return lines.joined(separator: "\n")
     }
 
-    var json: String {
-        let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
-    }
+    var json: String { jsonLine }
 }
 
 /// One consistent set of counters for a load: the staging outcome and the processing runs
