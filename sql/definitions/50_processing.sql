@@ -31,6 +31,10 @@
 --   ip <= 64: string or null/absent                   else wrong_type:<f>, too_long:<f>
 --   ip, if present, an IP address (canonical_ip, 20_masking.sql) else invalid_ip
 -- Other keys in the body are ignored.
+-- An SNS envelope (45_sns_envelope.sql) is judged by its Message instead, by
+-- the same rules; its reject's reason is sns_ and the rule's code, or
+-- sns_invalid_message when Message is not JSON, and the reject keeps the
+-- whole envelope.
 --
 -- Once a message id is a login or a reject, that row is final: a staged
 -- message with the same id (a redelivery; SQS gives a message id exactly one
@@ -197,7 +201,11 @@ BEGIN
           -- bytes has at most n characters: octet_length spares counting them.
           -- A <> 'string' AND a <> 'null' is a NOT IN ('string', 'null').)
           SELECT n.*,
+                 -- An SNS envelope's reject carries the inner message's reason
+                 -- behind sns_ (sns_invalid_message: Message is not JSON).
+                 CASE WHEN n.envelope THEN 'sns_' ELSE '' END ||
                  CASE
+                   WHEN n.doc IS NULL                                   THEN 'invalid_message'
                    WHEN n.body_type <> 'object'                         THEN 'not_an_object'
                    WHEN n.user_id_type IS NULL OR n.user_id_type = 'null' THEN 'missing_user_id'
                    WHEN n.user_id_type <> 'string'                      THEN 'wrong_type:user_id'
@@ -225,22 +233,31 @@ BEGIN
                   -- Level 1: each field's JSON type and text. On a body that
                   -- is not an object, -> and ->> give NULL, never an error;
                   -- ->> of a string is the string itself.
-                  SELECT c.message_id, c.body, c.sent_at, c.receive_count,
+                  SELECT c.message_id, c.body, c.sent_at, c.receive_count, c.envelope, c.doc,
                          (coalesce(c.sent_at, c.staged_at) AT TIME ZONE 'UTC')::date AS create_date,
-                         jsonb_typeof(c.body)                AS body_type,
-                         jsonb_typeof(c.body->'user_id')     AS user_id_type,
-                         jsonb_typeof(c.body->'device_type') AS device_type_type,
-                         jsonb_typeof(c.body->'locale')      AS locale_type,
-                         jsonb_typeof(c.body->'app_version') AS app_version_type,
-                         jsonb_typeof(c.body->'ip')          AS ip_type,
-                         jsonb_typeof(c.body->'device_id')   AS device_id_type,
-                         c.body->>'user_id'                  AS user_id,
-                         c.body->>'device_type'              AS device_type,
-                         c.body->>'locale'                   AS locale,
-                         c.body->>'app_version'              AS app_version,
-                         c.body->>'ip'                       AS ip,
-                         c.body->>'device_id'                AS device_id
-                    FROM claimed c
+                         jsonb_typeof(c.doc)                 AS body_type,
+                         jsonb_typeof(c.doc->'user_id')      AS user_id_type,
+                         jsonb_typeof(c.doc->'device_type')  AS device_type_type,
+                         jsonb_typeof(c.doc->'locale')       AS locale_type,
+                         jsonb_typeof(c.doc->'app_version')  AS app_version_type,
+                         jsonb_typeof(c.doc->'ip')           AS ip_type,
+                         jsonb_typeof(c.doc->'device_id')    AS device_id_type,
+                         c.doc->>'user_id'                   AS user_id,
+                         c.doc->>'device_type'               AS device_type,
+                         c.doc->>'locale'                    AS locale,
+                         c.doc->>'app_version'               AS app_version,
+                         c.doc->>'ip'                        AS ip,
+                         c.doc->>'device_id'                 AS device_id
+                    FROM (
+                      -- Level 0: the login to judge (doc): the body itself, or
+                      -- for an SNS envelope its Message, parsed (NULL if it is
+                      -- not JSON). body stays what came: a reject keeps it.
+                      SELECT e.*, CASE WHEN e.envelope THEN loginvault.sns_message(e.body) ELSE e.body END AS doc
+                        FROM (SELECT c0.*, loginvault.is_sns_envelope(c0.body) AS envelope
+                                FROM claimed c0
+                              OFFSET 0) e
+                      OFFSET 0
+                    ) c
                   OFFSET 0
                 ) f
               OFFSET 0
