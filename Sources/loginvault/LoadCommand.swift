@@ -239,6 +239,20 @@ struct LoadCommand: AsyncParsableCommand {
                 let sqs = SQSClient(configuration: configuration, logger: Logger(label: "loginvault.sqs", level: logger.logLevel))
                 client = sqs
                 if let metrics { sqs.observeRequests { metrics.sqsRequest($0) } }
+                let stop = StopFlag()
+                let signals = Task {
+                    for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                        logger.notice("\(signal): finishing the batches in flight, then stopping")
+                        stop.request()
+                    }
+                }
+                defer { signals.cancel() }
+                if let instruments {
+                    // Before the queue check: /readyz answers (503, with the reason) while load --follow waits.
+                    observing = try await observability.start(instruments, connectionString: self.database.connectionString,
+                                                              queue: (sqs, queue!), logger: logger)
+                }
+                try await awaitCredentials(configuration, stop: stop, observing: observing, logger: logger)
                 let (result, found) = await QueueReadiness.check(client: sqs, queue: queue!, timeout: .seconds(giveUpAfter ?? 60))
                 guard let found else { throw PreflightFailure(result: result, exitCode: ExitCodes.queueUnavailable) }
                 reporter.total = found.messagesWaiting
@@ -247,18 +261,8 @@ struct LoadCommand: AsyncParsableCommand {
                 let loader = QueueLoader(queue: SQSQueue(client: sqs, queueURL: found.queueURL, statistics: statistics, logger: logger),
                                          database: database, settings: settings, statistics: statistics, logger: logger,
                                          observer: metrics)
-                if let instruments {
-                    instruments.metrics.readInFlight { loader.messagesInFlight }
-                    observing = try await observability.start(instruments, connectionString: self.database.connectionString,
-                                                              queue: (sqs, found.queueURL), logger: logger)
-                }
-                let signals = Task {
-                    for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
-                        logger.notice("\(signal): finishing the batches in flight, then stopping")
-                        loader.requestShutdown()
-                    }
-                }
-                defer { signals.cancel() }
+                instruments?.metrics.readInFlight { loader.messagesInFlight }
+                stop.whenRequested { loader.requestShutdown() }
                 runs = try await reporter.while { try await loader.run() }
                 requests = sqs.requestCount
             }
@@ -295,6 +299,25 @@ struct LoadCommand: AsyncParsableCommand {
         if let failed = readiness.results(expectedVersion: nil).firstFailure {
             throw PreflightFailure(result: failed, exitCode: ExitCodes.failure)
         }
+    }
+
+    /// Credentials before the first SQS request: drain mode stops at once without them
+    /// (exit 5); `--follow` waits for them with backoff, saying so in the log and on `/readyz`,
+    /// unless the error will not pass by waiting (then it stops like drain mode).
+    private func awaitCredentials(_ configuration: SQSConfiguration, stop: StopFlag, observing: LoadObservability?,
+                                  logger: Logger) async throws {
+        let error: (any Error)?
+        if settings.mode == .follow {
+            error = await CredentialsReadiness.wait(configuration, logger: logger, stop: stop) { observing?.notReady($0) }
+        } else {
+            error = await CredentialsReadiness.probe(configuration)
+        }
+        guard let error else { return }
+        var result = CredentialsReadiness.failure(error, configuration: configuration)
+        if stop.isRequested {
+            result = CheckResult("credentials", .failed, "stopped while waiting: \(result.detail)")
+        }
+        throw PreflightFailure(result: result, exitCode: ExitCodes.queueUnavailable)
     }
 
     /// The SQS configuration, with the profile named in any error about it.

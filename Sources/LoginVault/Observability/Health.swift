@@ -41,15 +41,20 @@ public struct HealthChecks: Sendable {
     let queue: (@Sendable () async throws -> Void)?
     /// How long one readiness check may take before it counts as failed.
     let timeout: Duration
+    /// Why the loader cannot work yet, when it knows (e.g. waiting for AWS credentials at start):
+    /// `/readyz` answers 503 with it and runs no check.
+    let pending: @Sendable () -> String?
 
     public init(liveness: Liveness, staleAfter: Duration, timeout: Duration = .seconds(4),
                 database: @escaping @Sendable () async throws -> String,
-                queue: (@Sendable () async throws -> Void)?) {
+                queue: (@Sendable () async throws -> Void)?,
+                pending: @escaping @Sendable () -> String? = { nil }) {
         self.liveness = liveness
         self.staleAfter = staleAfter
         self.timeout = timeout
         self.database = database
         self.queue = queue
+        self.pending = pending
     }
 
     /// `GET /healthz`.
@@ -63,8 +68,12 @@ public struct HealthChecks: Sendable {
                                  "last_progress_seconds_ago": seconds])
     }
 
-    /// `GET /readyz`: the database (reachable, migrations current), then the queue.
+    /// `GET /readyz`: what the loader waits for, if anything; else the database (reachable,
+    /// migrations current), then the queue.
     public func ready() async -> ProbeAnswer {
+        if let reason = pending() {
+            return .make(ok: false, ["reason": reason])
+        }
         let database: String
         do {
             database = try await within(timeout) { try await self.database() }

@@ -1,5 +1,6 @@
 import Logging
 import SQS
+import Synchronization
 
 /// What `load --metrics-address` runs next to the loader: the HTTP listener
 /// (`/metrics`, `/healthz`, `/readyz`) and a poller that reads, every `interval`, the
@@ -35,21 +36,32 @@ public final class LoadObservability: Sendable {
     private let server: ObservabilityServer
     private let poller: Task<Void, Never>
     private let database: ProbeDatabase
+    private let pending = PendingReason()
 
     /// The address the listener is bound to.
     public var boundAddress: String { server.boundAddress }
 
-    /// Starts listening and polling. `queue`: the SQS client and queue URL (nil when loading a file).
+    /// `/readyz` answers 503 with `reason` (and checks nothing) until this is called with nil:
+    /// what the loader is waiting for before it can start (e.g. AWS credentials).
+    public func notReady(_ reason: String?) {
+        pending.set(reason)
+    }
+
+    /// Starts listening and polling. `queue`: the SQS client and the queue's name or URL (nil
+    /// when loading a file); a name is resolved to its URL at the first check that needs it.
     public init(settings: Settings, export: PrometheusExport, metrics: LoaderMetrics, database: ProbeDatabase,
-                queue: (client: SQSClient, url: String)?, logger: Logger) async throws {
+                queue: (client: SQSClient, queue: String)?, logger: Logger) async throws {
         self.metrics = metrics
         self.database = database
+        let located = queue.map { QueueLocation(client: $0.client, queue: $0.queue) }
         var queueCheck: (@Sendable () async throws -> Void)?
-        if let queue {
-            queueCheck = { _ = try await queue.client.getQueueAttributes(queueURL: queue.url, names: ["QueueArn"]) }
+        if let located {
+            queueCheck = { _ = try await located.client.getQueueAttributes(queueURL: try await located.url(), names: ["QueueArn"]) }
         }
+        let pending = self.pending
         let checks = HealthChecks(liveness: metrics.liveness, staleAfter: settings.staleAfter,
-                                  database: { try await database.checkReady() }, queue: queueCheck)
+                                  database: { try await database.checkReady() }, queue: queueCheck,
+                                  pending: { pending.get() })
         server = try await ObservabilityServer(host: settings.host, port: settings.port) { path in
             switch path {
             case "/metrics":
@@ -67,10 +79,10 @@ public final class LoadObservability: Sendable {
         }
         poller = Task {
             while !Task.isCancelled {
-                if let queue {
+                if let located, pending.get() == nil {
                     do {
-                        let attributes = try await queue.client.getQueueAttributes(
-                            queueURL: queue.url, names: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+                        let attributes = try await located.client.getQueueAttributes(
+                            queueURL: try await located.url(), names: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
                         metrics.queueDepth(visible: Int(attributes["ApproximateNumberOfMessages"] ?? "") ?? 0,
                                            notVisible: Int(attributes["ApproximateNumberOfMessagesNotVisible"] ?? "") ?? 0)
                     } catch {
@@ -96,4 +108,32 @@ public final class LoadObservability: Sendable {
         await server.stop()
         await database.shutdown()
     }
+}
+
+/// A queue by name or URL, with its URL looked up (`GetQueueUrl`) once, when first needed.
+final class QueueLocation: Sendable {
+    let client: SQSClient
+    let queue: String
+    private let resolved = Mutex<String?>(nil)
+
+    init(client: SQSClient, queue: String) {
+        self.client = client
+        self.queue = queue
+    }
+
+    func url() async throws -> String {
+        if let url = resolved.withLock({ $0 }) { return url }
+        let url = try await client.queueURL(for: queue)
+        resolved.withLock { $0 = url }
+        return url
+    }
+}
+
+/// What `/readyz` says while the loader waits to start (nil: nothing).
+final class PendingReason: Sendable {
+    private let reason = Mutex<String?>(nil)
+
+    func set(_ value: String?) { reason.withLock { $0 = value } }
+
+    func get() -> String? { reason.withLock { $0 } }
 }

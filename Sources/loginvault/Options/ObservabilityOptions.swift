@@ -47,7 +47,7 @@ struct ObservabilityOptions: ParsableArguments {
 
     /// Starts the listener and the poller.
     func start(_ instruments: (export: PrometheusExport, metrics: LoaderMetrics), connectionString: String,
-               queue: (client: SQSClient, url: String)?, logger: Logger) async throws -> LoadObservability {
+               queue: (client: SQSClient, queue: String)?, logger: Logger) async throws -> LoadObservability {
         guard let address, var settings = LoadObservability.Settings(address: address) else {
             throw ValidationError("--metrics-address must be HOST:PORT")
         }
