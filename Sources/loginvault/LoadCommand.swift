@@ -223,7 +223,7 @@ struct LoadCommand: AsyncParsableCommand {
             // Its thread is joined (`shutdown`) before run returns, on every path: a thread still
             // closing libpq while exit() runs the libraries' cleanup corrupted the heap (SIGABRT).
             let database = StagingDatabase(connectionString: self.database.connectionString, logger: logger,
-                                           onProcessRun: metrics?.processRunHook)
+                                           onProcessRun: metrics?.processRunHook, onStagingRejects: metrics?.stagingRejectsHook)
             staging = database
             try await database.connect()
             var reporter = ProgressReporter(statistics: statistics, enabled: progress ?? (isatty(STDERR_FILENO) == 1))
@@ -307,8 +307,14 @@ struct LoadCommand: AsyncParsableCommand {
     private func awaitCredentials(_ configuration: SQSConfiguration, stop: StopFlag, observing: LoadObservability?,
                                   logger: Logger) async throws {
         let error: (any Error)?
+        observing?.notReady("waiting for the first AWS credentials from \(configuration.credentialsSource)")
+        defer { observing?.notReady(nil) }
         if settings.mode == .follow {
-            error = await CredentialsReadiness.wait(configuration, logger: logger, stop: stop) { observing?.notReady($0) }
+            error = await CredentialsReadiness.wait(configuration, logger: logger, stop: stop) { reason in
+                // Not ready, but alive: waiting on purpose is not a stuck loop (/healthz stays 200).
+                observing?.notReady(reason)
+                observing?.metrics.liveness.progressed()
+            }
         } else {
             error = await CredentialsReadiness.probe(configuration)
         }

@@ -41,6 +41,7 @@ struct CredentialsAtStartTests {
                 let answer = try #require(notReady)
                 #expect(answer.status == 503, "\(answer.body)")
                 #expect(answer.body.contains("credentials"), "the reason names the credentials: \(answer.body)")
+                #expect(try await Scrape.get("http://127.0.0.1:\(port)/healthz").status == 200, "alive while it waits")
                 let later = try await Scrape.get("http://127.0.0.1:\(port)/readyz")
                 #expect(later.status == 503 && later.body.contains("credentials"), "\(later.body)")
                 #expect(try fixture.count("SELECT count(*) FROM raw_logins") + (try fixture.count("SELECT count(*) FROM user_logins")) == 0)

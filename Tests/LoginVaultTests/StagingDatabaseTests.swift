@@ -49,7 +49,9 @@ struct StagingDatabaseTests {
             let bad = [IncomingMessage(messageId: "f", body: "{not json", receiveCount: 1),
                        IncomingMessage(messageId: "g", body: #"{"x":"\u0000"}"#, receiveCount: 1)]
             #expect(try await staging.stage(Self.messages(["a", "h"]) + bad, maxReceives: 10)
-                    == StagingOutcome(staged: 1, duplicates: 1, rejected: 2))
+                    == StagingOutcome(staged: 1, duplicates: 1, rejected: 2,
+                                      rejectedReasons: ["invalid_json": 1, "unsupported_unicode_escape": 1]),
+                    "the reasons come from the database")
             let check = try database.connect()
             #expect(try check.query("SELECT string_agg(message_id, ',' ORDER BY message_id) FROM raw_logins").first?[0].string
                     == "a,b,c,d,e,h")
@@ -71,7 +73,8 @@ struct StagingDatabaseTests {
                 IncomingMessage(messageId: "nul", body: "{\"user_id\":\"n\u{0}\"}", receiveCount: 1),
                 IncomingMessage(messageId: "utf8", rawBody: .bytes(Array(#"{"user_id":""#.utf8) + [0xFF] + Array(#""}"#.utf8))),
             ]
-            #expect(try await staging.stage(batch, maxReceives: 10) == StagingOutcome(staged: 1, quarantined: 3))
+            #expect(try await staging.stage(batch, maxReceives: 10)
+                    == StagingOutcome(staged: 1, quarantined: 3, rejectedReasons: ["too_many_receives": 1, "nul_byte": 1, "invalid_utf8": 1]))
             // Again: each is already quarantined or staged.
             #expect(try await staging.stage(batch, maxReceives: 10) == StagingOutcome(duplicates: 4))
             let check = try database.connect()
@@ -96,7 +99,8 @@ struct StagingDatabaseTests {
                 IncomingMessage(messageId: "", body: #"{"user_id":"empty"}"#, receiveCount: 1),
                 IncomingMessage(messageId: long, body: #"{"user_id":"long"}"#, receiveCount: 1),
             ] + Self.messages(["good-2"])
-            #expect(try await staging.stage(batch, maxReceives: 10) == StagingOutcome(staged: 2, quarantined: 2))
+            #expect(try await staging.stage(batch, maxReceives: 10)
+                    == StagingOutcome(staged: 2, quarantined: 2, rejectedReasons: ["invalid_message_id": 2]))
             #expect(try await staging.stage(batch, maxReceives: 10) == StagingOutcome(duplicates: 4))
             let check = try database.connect()
             #expect(try check.query("SELECT string_agg(message_id, ',' ORDER BY message_id) FROM raw_logins").first?[0].string

@@ -67,6 +67,17 @@ $$;
 COMMENT ON FUNCTION loginvault.invalid_message_id_key(text, text) IS
   'NULL for a valid message id (1-256 characters); else the key an invalid one is quarantined under: invalid-id: and the hex SHA-256 of its length, the id and the body.';
 
+-- Rejects by reason for the loader: quarantine_raw_login adds each message it
+-- stores to the transaction-local setting loginvault.rejected_reasons
+-- ({"invalid_json": 2, "too_many_receives": 1}; set_config(..., true), so it
+-- ends with the transaction and a rolled-back one leaves nothing). Every reject
+-- made while staging goes through quarantine_raw_login, so after
+-- stage_incoming_logins() the loader reads, in the same transaction,
+--   SELECT current_setting('loginvault.rejected_reasons', true)
+-- (only when the batch had rejects) for loginvault_rejected_logins_total{reason}:
+-- the reasons come from the database, and the loader reads no quarantined row.
+-- (Processing runs keep theirs in process_runs.rejected_reasons.)
+
 -- quarantine_raw_login: store a message in rejected_logins, body encrypted,
 -- with a machine-readable reason (a code of quarantine_reasons()). Returns
 -- true if it stored it; false (a no-op) if the message id is already
@@ -118,6 +129,12 @@ BEGIN
           loginvault.encrypt(coalesce(body, ''), (SELECT loginvault.data_key_passphrase(v_key_id))))
   ON CONFLICT ON CONSTRAINT rejected_logins_message_id_key DO NOTHING;
   GET DIAGNOSTICS stored = ROW_COUNT;
+  IF stored = 1 THEN
+    -- This transaction's rejects by reason, for the loader's metrics (header).
+    PERFORM pg_catalog.set_config('loginvault.rejected_reasons',
+      loginvault.add_counts(nullif(pg_catalog.current_setting('loginvault.rejected_reasons', true), '')::jsonb,
+                            jsonb_build_object(reason, 1))::text, true);
+  END IF;
   RETURN stored = 1;
 END
 $$;

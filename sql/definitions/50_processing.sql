@@ -137,8 +137,24 @@ $$;
 COMMENT ON FUNCTION loginvault.end_process_run(bigint) IS
   'Part of process_raw_logins: truncates raw_logins if it is drained and unused (truncate_drained_staging), sets the run''s finished_at and returns its run log row.';
 
+-- add_counts: two {"code": n} objects added key by key (the rejects by reason
+-- of a run and of its next batch; of a staging transaction and its next reject).
+CREATE OR REPLACE FUNCTION loginvault.add_counts(a jsonb, b jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+  SELECT coalesce(jsonb_object_agg(e.key, e.n), '{}'::jsonb)
+    FROM (SELECT x.key, sum(x.value::bigint) AS n
+            FROM (SELECT * FROM jsonb_each_text(coalesce(a, '{}'::jsonb))
+                  UNION ALL
+                  SELECT * FROM jsonb_each_text(coalesce(b, '{}'::jsonb))) x
+           GROUP BY x.key) e
+$$;
+COMMENT ON FUNCTION loginvault.add_counts(jsonb, jsonb) IS
+  'Adds two {"reason": count} objects key by key (process_runs.rejected_reasons, the staging rejects of a transaction).';
+
 -- One batch. Returns how many staging rows it claimed (0: nothing pending)
--- and adds its counts to the run's log row, in the same transaction.
+-- and adds its counts to the run's log row (rejected_reasons: its new rejects
+-- by reason), in the same transaction.
 -- work_mem: the batch's validated rows are kept once, in memory, for the four
 -- statements that read them (~0.5 kB per row; the default 4MB would spill a
 -- 10,000-row batch to a temporary file).
@@ -159,6 +175,8 @@ DECLARE
   -- login_id's identity sequence: new logins get their id in the batch, so
   -- that both tables are written from the same rows with the same key.
   v_login_seq  regclass := pg_get_serial_sequence('public.user_logins', 'login_id')::regclass;
+  -- The batch's new rejects by reason ({"missing_user_id": 2}); NULL when none.
+  v_reasons    jsonb;
 BEGIN
   v_key_id := loginvault.data_key_for_writing();
   IF loginvault.mask_key() IS NULL THEN
@@ -274,7 +292,7 @@ BEGIN
       FROM batch b
      WHERE b.reason IS NOT NULL AND NOT b.known
     ON CONFLICT (message_id) DO NOTHING
-    RETURNING 1
+    RETURNING reason
   ),
   inserted AS (
     INSERT INTO public.user_logins
@@ -298,8 +316,9 @@ BEGIN
   -- either inserts every row it is given or fails the batch.)
   SELECT count(*),
          count(*) FILTER (WHERE b.new_login_id IS NOT NULL),
-         (SELECT count(*) FROM quarantined)
-    INTO staged, upserted, rejected
+         (SELECT count(*) FROM quarantined),
+         (SELECT jsonb_object_agg(q.reason, q.n) FROM (SELECT reason, count(*) AS n FROM quarantined GROUP BY reason) q)
+    INTO staged, upserted, rejected, v_reasons
     FROM batch b;
 
   unchanged := staged - upserted - rejected;
@@ -309,7 +328,9 @@ BEGIN
          staged    = r.staged + process_login_batch.staged,
          upserted  = r.upserted + process_login_batch.upserted,
          rejected  = r.rejected + process_login_batch.rejected,
-         unchanged = r.unchanged + process_login_batch.unchanged
+         unchanged = r.unchanged + process_login_batch.unchanged,
+         rejected_reasons = CASE WHEN v_reasons IS NULL THEN r.rejected_reasons
+                                 ELSE loginvault.add_counts(r.rejected_reasons, v_reasons) END
    WHERE r.run_id = process_login_batch.run_id;
 END
 $$;

@@ -19,9 +19,11 @@ public struct ProcessingRun: Sendable, Equatable, Codable {
     public let startedAt: Date
     /// Nil while the run is going (or if it died).
     public let finishedAt: Date?
+    /// The new rejected_logins rows by reason code (`process_runs.rejected_reasons`); they add up to `rejected`.
+    public let rejectedReasons: [String: Int]
 
     public init(runId: Int, batches: Int, staged: Int, upserted: Int, rejected: Int, unchanged: Int,
-                startedAt: Date, finishedAt: Date?) {
+                startedAt: Date, finishedAt: Date?, rejectedReasons: [String: Int] = [:]) {
         self.runId = runId
         self.batches = batches
         self.staged = staged
@@ -30,6 +32,7 @@ public struct ProcessingRun: Sendable, Equatable, Codable {
         self.unchanged = unchanged
         self.startedAt = startedAt
         self.finishedAt = finishedAt
+        self.rejectedReasons = rejectedReasons
     }
 
     /// How long the run took, in seconds (nil if it has not finished).
@@ -48,13 +51,22 @@ public struct ProcessingRun: Sendable, Equatable, Codable {
         self.init(runId: runId, batches: row["batches"].int ?? 0, staged: row["staged"].int ?? 0,
                   upserted: row["upserted"].int ?? 0, rejected: row["rejected"].int ?? 0,
                   unchanged: row["unchanged"].int ?? 0, startedAt: Date(timeIntervalSince1970: started),
-                  finishedAt: row["finished_at"].double.map { Date(timeIntervalSince1970: $0) })
+                  finishedAt: row["finished_at"].double.map { Date(timeIntervalSince1970: $0) },
+                  rejectedReasons: Self.reasonCounts(row["rejected_reasons"].string))
+    }
+
+    /// A `{"reason": count}` object as the database writes it (`process_runs.rejected_reasons`,
+    /// the staging setting `loginvault.rejected_reasons`); empty for NULL, '' or anything else.
+    static func reasonCounts(_ json: String?) -> [String: Int] {
+        guard let json, !json.isEmpty,
+              let counts = try? JSONDecoder().decode([String: Int].self, from: Data(json.utf8)) else { return [:] }
+        return counts
     }
 
     /// The query that reads this session's latest run (`loginvault.last_process_run()`),
     /// with the columns `init(row:)` expects.
     static let lastRunQuery = """
-        SELECT run_id, batches, staged, upserted, rejected, unchanged,
+        SELECT run_id, batches, staged, upserted, rejected, unchanged, rejected_reasons::text AS rejected_reasons,
                extract(epoch FROM started_at)::float8 AS started_at, extract(epoch FROM finished_at)::float8 AS finished_at
           FROM loginvault.last_process_run()
         """

@@ -17,21 +17,26 @@ public actor StagingDatabase {
     private var connection: PostgresConnection?
     /// Told of every `process_raw_logins` call, successful or not (for metrics).
     private let onProcessRun: (@Sendable (ProcessRun) -> Void)?
+    /// Told, after its commit, of what a staging batch put in rejected_logins, by reason (for metrics).
+    private let onStagingRejects: (@Sendable ([String: Int]) -> Void)?
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
 
-    public init(connectionString: String, logger: Logger, onProcessRun: (@Sendable (ProcessRun) -> Void)? = nil) {
+    public init(connectionString: String, logger: Logger, onProcessRun: (@Sendable (ProcessRun) -> Void)? = nil,
+                onStagingRejects: (@Sendable ([String: Int]) -> Void)? = nil) {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.loop = group.next()
         self.connectionString = connectionString
         self.logger = logger
         self.onProcessRun = onProcessRun
+        self.onStagingRejects = onStagingRejects
     }
 
     /// Another session to the same database, with a thread of its own (for work
     /// that must not wait behind staging, such as processing while loading).
     public nonisolated func sibling() -> StagingDatabase {
-        StagingDatabase(connectionString: connectionString, logger: logger, onProcessRun: onProcessRun)
+        StagingDatabase(connectionString: connectionString, logger: logger, onProcessRun: onProcessRun,
+                        onStagingRejects: onStagingRejects)
     }
 
     /// Connects (or reconnects) now, so a bad connection string fails early.
@@ -52,7 +57,7 @@ public actor StagingDatabase {
     public func stage(_ batch: [IncomingMessage], maxReceives: Int?) throws -> StagingOutcome {
         guard !batch.isEmpty else { return StagingOutcome() }
         let connection = try connected()
-        return try connection.transaction { connection in
+        let outcome = try connection.transaction { connection in
             try connection.copyIn(IncomingTable.copy, format: .binary) { writer in
                 for message in batch { try IncomingTable.write(message, to: &writer) }
             }
@@ -61,9 +66,17 @@ public actor StagingDatabase {
             let row = try connection.query(
                 "SELECT staged, duplicates, rejected, quarantined FROM public.stage_incoming_logins($1::integer)",
                 [.optional(maxReceives)]).first
-            return StagingOutcome(staged: row?["staged"].int ?? 0, duplicates: row?["duplicates"].int ?? 0,
-                                  rejected: row?["rejected"].int ?? 0, quarantined: row?["quarantined"].int ?? 0)
+            var outcome = StagingOutcome(staged: row?["staged"].int ?? 0, duplicates: row?["duplicates"].int ?? 0,
+                                         rejected: row?["rejected"].int ?? 0, quarantined: row?["quarantined"].int ?? 0)
+            if outcome.rejected + outcome.quarantined > 0 {
+                // Their reasons, as quarantine_raw_login recorded them in this transaction (30_quarantine.sql).
+                let reasons = try connection.query("SELECT current_setting('loginvault.rejected_reasons', true)").first
+                outcome.rejectedReasons = ProcessingRun.reasonCounts(reasons?[0].string)
+            }
+            return outcome
         }
+        if !outcome.rejectedReasons.isEmpty { onStagingRejects?(outcome.rejectedReasons) }
+        return outcome
     }
 
     /// `CALL process_raw_logins()`, then its run-log row (`loginvault.last_process_run()`).

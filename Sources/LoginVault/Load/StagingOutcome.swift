@@ -9,12 +9,17 @@ public struct StagingOutcome: Sendable, Equatable {
     /// Messages the database quarantined before staging: `too_many_receives`
     /// (poison), `nul_byte` or `invalid_utf8`.
     public var quarantined = 0
+    /// The rejected and quarantined ones by reason code, as the database reported them
+    /// (the setting `loginvault.rejected_reasons`, sql/definitions/30_quarantine.sql).
+    public var rejectedReasons: [String: Int] = [:]
 
-    public init(staged: Int = 0, duplicates: Int = 0, rejected: Int = 0, quarantined: Int = 0) {
+    public init(staged: Int = 0, duplicates: Int = 0, rejected: Int = 0, quarantined: Int = 0,
+                rejectedReasons: [String: Int] = [:]) {
         self.staged = staged
         self.duplicates = duplicates
         self.rejected = rejected
         self.quarantined = quarantined
+        self.rejectedReasons = rejectedReasons
     }
 
     /// Every message of the batch, whatever became of it.
@@ -25,5 +30,6 @@ public struct StagingOutcome: Sendable, Equatable {
         lhs.duplicates += rhs.duplicates
         lhs.rejected += rhs.rejected
         lhs.quarantined += rhs.quarantined
+        lhs.rejectedReasons.merge(rhs.rejectedReasons, uniquingKeysWith: +)
     }
 }

@@ -77,6 +77,19 @@ public final class LoaderMetrics: LoadObserver, Sendable {
         { [self] run in processRun(run) }
     }
 
+    /// `rejectsStored(_:)` as a closure, for `StagingDatabase(onStagingRejects:)`.
+    public var stagingRejectsHook: @Sendable ([String: Int]) -> Void {
+        { [self] reasons in rejectsStored(reasons) }
+    }
+
+    /// Counts rows put in rejected_logins, by the reason codes the database reported
+    /// (`loginvault_rejected_logins_total{reason}`).
+    public func rejectsStored(_ reasons: [String: Int]) {
+        for (reason, count) in reasons where count > 0 {
+            Counter(label: MetricCatalog.rejectedByReason.name, dimensions: [("reason", reason)], factory: factory).increment(by: count)
+        }
+    }
+
     /// Give to `LoadStatistics(onChange:)`: counts what each update added.
     public func observe(_ before: LoadStatistics.Snapshot, _ after: LoadStatistics.Snapshot) {
         func add(_ counter: Counter, _ path: KeyPath<LoadStatistics.Snapshot, Int>) {
@@ -157,6 +170,7 @@ public final class LoaderMetrics: LoadObserver, Sendable {
         processingSucceeded.increment()
         processingUpserted.increment(by: row.upserted)
         processingRejected.increment(by: row.rejected)
+        rejectsStored(row.rejectedReasons)
         lastProcessingSuccess.record(Date().timeIntervalSince1970)
     }
 

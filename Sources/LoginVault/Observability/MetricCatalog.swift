@@ -47,6 +47,9 @@ public enum MetricCatalog {
                                           "Messages already staged before (redeliveries), skipped.")
     public static let rejected = Metric("loginvault_messages_rejected_total", .counter,
                                         "Bodies that are not valid jsonb, put in rejected_logins by the database while staging.")
+    public static let rejectedByReason = Metric("loginvault_rejected_logins_total", .counter,
+                                                "Rows this loader put in rejected_logins (while staging and in its processing runs), by reason code as the database reported it.",
+                                                labels: ["reason"])
     public static let quarantined = Metric("loginvault_messages_quarantined_total", .counter,
                                            "Messages quarantined as poison (too_many_receives) or unstorable.")
     public static let deleted = Metric("loginvault_messages_deleted_total", .counter,
@@ -113,7 +116,7 @@ public enum MetricCatalog {
 
     /// Every metric, in the order of the README's table.
     public static let all: [Metric] = [
-        received, staged, duplicates, rejected, quarantined, deleted, deleteFailures, released, extended, md5Mismatches,
+        received, staged, duplicates, rejected, rejectedByReason, quarantined, deleted, deleteFailures, released, extended, md5Mismatches,
         batches, sqsRequests, sqsRetries, sqsThrottles, queueVisible, queueNotVisible, credentialRefreshes,
         batchSize, commitDuration, receiveToCommit, receiveToDelete, inFlight, lastCommit,
         processingRuns, processingUpserted, processingRejected, processingDuration, lastProcessingSuccess,

@@ -90,11 +90,11 @@ struct DeploymentFilesTests {
         let rules = root.appendingPathComponent("deploy/prometheus/alerts.yml").path
         guard let check = try Scrape.promtool(["check", "rules", rules]) else { return }
         #expect(check.status == 0, "\(check.output)")
-        #expect(check.output.contains("SUCCESS: 4 rules found"), "\(check.output)")
+        #expect(check.output.contains("SUCCESS: 5 rules found"), "\(check.output)")
         let test = try #require(try Scrape.promtool(["test", "rules", root.appendingPathComponent("deploy/prometheus/alerts.test.yml").path]))
         #expect(test.status == 0, "\(test.output)")
         let text = try text("deploy/prometheus/alerts.yml")
-        for alert in ["LoginvaultStagingBacklogOld", "LoginvaultRejectRateHigh", "LoginvaultNoCommit"] {
+        for alert in ["LoginvaultStagingBacklogOld", "LoginvaultRejectRateHigh", "LoginvaultRejectsOfOneReason", "LoginvaultNoCommit"] {
             #expect(text.contains("alert: \(alert)"))
         }
         // Every metric the rules read is one loginvault exports (or Prometheus' own `up`).

@@ -13,6 +13,29 @@ struct MetricsEndToEndTests {
         range.map { #"{"user_id":"obs-\#($0)","ip":"10.16.\#($0 / 250).\#($0 % 250)","device_id":"dev-\#($0)"}"# }
     }
 
+    /// 25 bodies that end in rejected_logins: 5 rejected while staging (not JSON), 20 by
+    /// processing, of four reasons (one of them an SNS envelope around something not JSON).
+    static let rejectedBodies: [String] = (0..<5).flatMap { i in [
+        "not json \(i) {",
+        #"{"ip":"10.0.0.\#(i)"}"#,
+        #"{"user_id":"bad-\#(i)","ip":17}"#,
+        #"{"user_id":"bad-\#(i)","ip":"999.0.0.\#(i)"}"#,
+        #"{"Type":"Notification","MessageId":"sns-\#(i)","TopicArn":"arn:aws:sns:us-east-1:123456789012:t","Message":"login \#(i)"}"#,
+    ] }
+    static let stagingRejects = 5, processingRejects = 20
+
+    /// The samples of `loginvault_rejected_logins_total`, by their reason label.
+    static func rejectsByReason(_ exposition: String) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        let prefix = #"loginvault_rejected_logins_total{reason=""#
+        for line in exposition.split(separator: "\n") where line.hasPrefix(prefix) {
+            let rest = line.dropFirst(prefix.count)
+            guard let quote = rest.firstIndex(of: "\""), let value = rest.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
+            counts[String(rest[..<quote])] = Int(value)
+        }
+        return counts
+    }
+
     @Test func fiveThousandMessagesScrapedDuringAndAfter() async throws {
         try await LoadFixture.with("metrics") { fixture in
             let port = try Scrape.freePort()
@@ -34,6 +57,7 @@ struct MetricsEndToEndTests {
                     while try await fixture.messagesLeft() > 500 { try await Task.sleep(for: .milliseconds(200)) }
                 }
             }
+            try await fixture.send(Self.rejectedBodies)
             try await feed(0..<2500)
 
             // During: the listener is up, readiness holds, and the counters move.
@@ -81,6 +105,8 @@ struct MetricsEndToEndTests {
                 let left = try await fixture.messagesLeft()
                 return try left == 0 && fixture.count("SELECT count(DISTINCT user_id) FROM user_logins") == 5000
                     && fixture.count("SELECT count(*) FROM raw_logins") == 0
+                    && fixture.count("SELECT count(*) FROM rejected_logins") == Self.rejectedBodies.count
+                    && Scrape.value(final, "loginvault_processing_rows_rejected_total") == Double(Self.processingRejects)
                     && Scrape.value(final, "loginvault_processing_rows_upserted_total") == Double(users)
                     && Scrape.value(final, "loginvault_messages_deleted_total") == Scrape.value(final, "loginvault_messages_received_total")
             }
@@ -94,11 +120,23 @@ struct MetricsEndToEndTests {
             #expect(try fixture.count("SELECT count(DISTINCT user_id) FROM user_logins") == 5000, "every body landed")
             #expect(users >= 5000)
             #expect(try fixture.count("SELECT count(*) FROM raw_logins") == 0)
-            #expect(try fixture.count("SELECT count(*) FROM rejected_logins") == 0)
-            #expect(staged == Double(users), "every message staged once")
-            #expect(received == staged + duplicates, "moto may hand a message out twice; the copy is a duplicate")
+            #expect(try fixture.count("SELECT count(*) FROM rejected_logins") == Self.rejectedBodies.count)
+            // Each staged row became a login, a reject, or (a copy of a message processed before:
+            // moto handed it out again after its first copy left staging) an unchanged row.
+            let unchanged = try fixture.count("SELECT coalesce(sum(unchanged), 0)::int FROM loginvault.process_runs")
+            #expect(staged == Double(users + Self.processingRejects + unchanged), "every staged row accounted for")
+            #expect(received == staged + duplicates + Double(Self.stagingRejects), "moto may hand a message out twice; the copy is a duplicate")
             #expect(Scrape.value(final, "loginvault_messages_deleted_total") == received)
-            #expect(Scrape.value(final, "loginvault_messages_rejected_total") == 0)
+            #expect(Scrape.value(final, "loginvault_messages_rejected_total") == Double(Self.stagingRejects))
+            #expect(Scrape.value(final, "loginvault_processing_rows_rejected_total") == Double(Self.processingRejects))
+            // Rejects by reason: the counters say what rejected_logins holds, reason by reason.
+            var quarantine: [String: Int] = [:]
+            for row in try fixture.database.connect().query("SELECT reason, count(*)::int FROM rejected_logins GROUP BY reason").rows {
+                quarantine[row[0].string ?? ""] = row[1].int
+            }
+            #expect(Self.rejectsByReason(final) == quarantine, "loginvault_rejected_logins_total{reason} vs rejected_logins")
+            #expect(quarantine == ["invalid_json": 5, "missing_user_id": 5, "wrong_type:ip": 5, "invalid_ip": 5, "sns_invalid_message": 5],
+                    "(control: the reasons the test sent)")
             #expect(Scrape.value(final, "loginvault_processing_rows_upserted_total") == Double(users))
             #expect(try fixture.count("SELECT coalesce(sum(upserted), 0)::int FROM loginvault.process_runs") == users)
             // Runs go on every 2 s, so one may finish between the scrape and this query: at least 1, at most the log's.

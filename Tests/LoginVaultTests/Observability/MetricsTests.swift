@@ -47,7 +47,8 @@ struct MetricsTests {
         metrics.sqsRequest(SQSRequestEvent(action: "DeleteMessageBatch", outcome: .throttled, willRetry: true))
         metrics.processRun(ProcessRun(duration: .milliseconds(120), run: ProcessingRun(
             runId: 3, batches: 1, staged: 20, upserted: 19, rejected: 1, unchanged: 0,
-            startedAt: Date(), finishedAt: Date())))
+            startedAt: Date(), finishedAt: Date(), rejectedReasons: ["wrong_type:ip": 1])))
+        metrics.rejectsStored(["invalid_json": 2, "wrong_type:ip": 3])
         metrics.processRun(ProcessRun(duration: .seconds(1), run: nil))
         metrics.queueDepth(visible: 42, notVisible: 7)
         metrics.stagingBacklog(rows: 5, oldestAgeSeconds: 12.5)
@@ -71,6 +72,9 @@ struct MetricsTests {
         #expect(Scrape.value(text, "loginvault_processing_runs_total", labels: #"outcome="failure""#) == 1)
         #expect(Scrape.value(text, "loginvault_processing_rows_upserted_total") == 19)
         #expect(Scrape.value(text, "loginvault_processing_rows_rejected_total") == 1)
+        #expect(Scrape.value(text, "loginvault_rejected_logins_total", labels: #"reason="wrong_type:ip""#) == 4,
+                "a run's rejects and staging's add up per reason")
+        #expect(Scrape.value(text, "loginvault_rejected_logins_total", labels: #"reason="invalid_json""#) == 2)
         #expect(Scrape.value(text, "loginvault_processing_run_duration_seconds_count") == 2)
         #expect((Scrape.value(text, "loginvault_last_processing_success_timestamp_seconds") ?? 0) > 1_700_000_000)
         #expect((Scrape.value(text, "loginvault_last_commit_timestamp_seconds") ?? 0) > 1_700_000_000)
@@ -92,6 +96,7 @@ struct MetricsTests {
         metrics.messagesDeleted([IncomingMessage(messageId: "m", body: "{}", receiptHandle: "h")])
         metrics.processRun(ProcessRun(duration: .milliseconds(1), run: nil))
         metrics.queueDepth(visible: 0, notVisible: 0)
+        metrics.rejectsStored(["invalid_json": 1])   // a labelled counter appears with its first label value
         let text = export.exposition()
         for metric in MetricCatalog.all {
             #expect(text.contains("# TYPE \(metric.name) "), "\(metric.name) is not exported")
