@@ -4,7 +4,7 @@
 #
 # By hand: make db-up / make psql / make db-down, make sqs-up / make sqs-down,
 # make down (both), make build, make install PREFIX=/usr/local.
-# Longer runs: make bench, make bench-sql, make chaos (LocalStack), make security.
+# Longer runs: make bench, make bench-sql, make bench-retention, make chaos (LocalStack), make security.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -71,6 +71,12 @@ clean: down
 
 bench-sql:
 	@bench/sql/run.sh
+
+# make bench-retention: the cost of retention at 1 million rows (batched DELETE vs dropping
+# monthly partitions, WAL, effect on processing); never part of make test.
+.PHONY: bench-retention
+bench-retention:
+	@bench/retention.sh
 
 # make bench: loginvault vs reference loaders, side by side (see docs/benchmarks.md).
 # Uses LocalStack from PyPI (no Docker) in .build/local/bench-venv; never part of make test.
