@@ -8,7 +8,7 @@ SELECT (current_setting('cron.database_name', true) IS NOT DISTINCT FROM current
 \gset
 \if :cron_usable
 BEGIN;
-SELECT plan(7);
+SELECT plan(8);
 \if :cron_installed
 SELECT pass('pg_cron already installed here');
 \else
@@ -24,6 +24,10 @@ SELECT lives_ok($$SELECT loginvault.schedule_process_raw_logins('* * * * *')$$, 
 SELECT is((SELECT count(*)::int FROM cron.job WHERE jobname = 'loginvault-process-raw-logins'), 1, '... replaces the job');
 SELECT is(loginvault.unschedule_process_raw_logins(), true, 'unschedule_process_raw_logins removes it');
 SELECT is((SELECT count(*)::int FROM cron.job WHERE jobname = 'loginvault-process-raw-logins'), 0, 'no job left');
+SELECT loginvault.schedule_retention();
+SELECT is((SELECT concat_ws('|', schedule, command, username) FROM cron.job WHERE jobname = 'loginvault-retention'),
+          concat_ws('|', '17 3 * * *', 'CALL loginvault.apply_retention(10000)', current_user),
+          'schedule_retention: daily, the retention procedure, as the scheduling role');
 SELECT * FROM finish();
 ROLLBACK;
 \else

@@ -3,7 +3,7 @@
 --
 --   UPDATE loginvault.retention SET keep_for = interval '400 days' WHERE what = 'user_logins';
 --   CALL loginvault.apply_retention();            -- outside a transaction block; COMMITs
---   SELECT loginvault.schedule_retention();       -- with pg_cron: daily at 03:17
+--   SELECT loginvault.schedule_retention();       -- with pg_cron: daily at 03:17 (85_scheduling.sql)
 --
 -- loginvault.retention (sql/migrations/0023) holds the ages; keep_for NULL (the
 -- default) keeps that kind of row for ever. What goes, and how:
@@ -71,18 +71,12 @@ BEGIN
     DELETE FROM public.rejected_logins r
      WHERE r.reject_id IN (SELECT o.reject_id FROM public.rejected_logins o
                             WHERE o.rejected_at < cutoff ORDER BY o.rejected_at LIMIT batch_size);
-  WHEN 'reveal_audit' THEN
-    DELETE FROM loginvault.reveal_audit a
-     WHERE a.audit_id IN (SELECT o.audit_id FROM loginvault.reveal_audit o
-                           WHERE o.audit_id < prefix_end ORDER BY o.audit_id LIMIT batch_size);
-  WHEN 'requeue_audit' THEN
-    DELETE FROM loginvault.requeue_audit a
-     WHERE a.audit_id IN (SELECT o.audit_id FROM loginvault.requeue_audit o
-                           WHERE o.audit_id < prefix_end ORDER BY o.audit_id LIMIT batch_size);
-  WHEN 'process_runs' THEN
-    DELETE FROM loginvault.process_runs r
-     WHERE r.run_id IN (SELECT o.run_id FROM loginvault.process_runs o
-                         WHERE o.run_id < prefix_end ORDER BY o.run_id LIMIT batch_size);
+  WHEN 'reveal_audit', 'requeue_audit', 'process_runs' THEN
+    -- The logs: a prefix of their identity column (the names come from this CASE, not the caller).
+    EXECUTE format('DELETE FROM loginvault.%1$I t WHERE t.%2$I IN '
+                   '(SELECT o.%2$I FROM loginvault.%1$I o WHERE o.%2$I < $1 ORDER BY o.%2$I LIMIT $2)',
+                   what, CASE what WHEN 'process_runs' THEN 'run_id' ELSE 'audit_id' END)
+      USING prefix_end, batch_size;
   ELSE
     RAISE EXCEPTION 'retention_batch: unknown kind of row %', quote_nullable(what);
   END CASE;
@@ -136,30 +130,3 @@ END
 $$;
 COMMENT ON PROCEDURE loginvault.apply_retention(integer) IS
   'Remove rows past the ages in loginvault.retention (user_logins with their originals, rejected_logins, reveal_audit and requeue_audit oldest-first, process_runs), batch by batch, COMMIT between. Owner only; call outside a transaction block.';
-
--- pg_cron, as for process_raw_logins (85_scheduling.sql): the job runs as the
--- role that scheduled it (the owner). Without pg_cron: sql/jobs/apply_retention.sql from cron.
-CREATE OR REPLACE FUNCTION loginvault.schedule_retention(
-  schedule   text    DEFAULT '17 3 * * *',
-  batch_size integer DEFAULT 10000
-) RETURNS bigint
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-  v_job_id bigint;
-BEGIN
-  IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
-    RAISE EXCEPTION 'pg_cron is not installed in database %', current_database()
-      USING HINT = 'Preload it and CREATE EXTENSION pg_cron; or schedule sql/jobs/apply_retention.sql with cron.';
-  END IF;
-  IF batch_size IS NULL OR batch_size < 1 THEN
-    RAISE EXCEPTION 'schedule_retention: batch_size must be a positive integer';
-  END IF;
-  EXECUTE 'SELECT cron.schedule($1, $2, $3)'
-     INTO v_job_id
-    USING 'loginvault-retention', schedule, format('CALL loginvault.apply_retention(%s)', batch_size);
-  RETURN v_job_id;
-END
-$$;
-COMMENT ON FUNCTION loginvault.schedule_retention(text, integer) IS
-  'Schedule CALL loginvault.apply_retention(batch_size) with pg_cron (daily at 03:17 by default; replacing an earlier schedule); returns the job id.';
