@@ -7,7 +7,8 @@ import Testing
 /// and answers `/readyz` with 503 and the reason meanwhile; drain mode fails at once.
 @Suite("credentials unavailable at start", .enabled(if: Integration.postgres && Integration.sqs))
 struct CredentialsAtStartTests {
-    /// The loader's environment: credentials from `credentialsURL` (the container provider) only.
+    /// The loader's environment: credentials from `credentialsURL` (the container provider) only,
+    /// as in an ECS task (also used by `ExpiringCredentialsLoadTests`).
     static func environment(_ fixture: LoadFixture, _ credentialsURL: URL) -> [String: String?] {
         var environment = fixture.environment
         for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE",

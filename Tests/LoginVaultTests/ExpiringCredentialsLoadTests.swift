@@ -45,15 +45,9 @@ struct ExpiringCredentialsLoadTests {
                     return true
                 }
                 try await sqs.run { sqsURL in
-                    var environment = fixture.environment
-                    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE",
-                                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] {
-                        environment[name] = .some(nil)
-                    }
+                    var environment = CredentialsAtStartTests.environment(fixture, credentialsURL)
                     environment["AWS_ENDPOINT_URL_SQS"] = sqsURL.absoluteString
-                    environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = credentialsURL.absoluteString + "/v2/credentials/task"
                     environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = "ecs-task-token"
-                    environment["AWS_EC2_METADATA_DISABLED"] = "true"
                     let loader = try LoginVaultExecutable.start(
                         fixture.loadArguments(["--follow", "--process-every", "1", "--wait-time-seconds", "1"]), environment: environment)
                     // 1,000 messages over about 10 s: the 4-second credentials are refreshed several times meanwhile.
