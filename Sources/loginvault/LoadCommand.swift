@@ -74,11 +74,27 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Stop after this many messages.")
     var maxMessages: Int?
 
-    @Option(parsing: .unconditional, help: "From a queue: concurrent long-polling receivers. (default: 4)")
-    var receivers: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "From a queue: receives in flight at once, auto or a number. (default: auto)",
+        discussion: """
+            auto starts at 4 and adapts every half second, between 1 and \(LoadCommand.maxAutoReceivers): \
+            more while throughput grows with each step, fewer when receives come back empty or \
+            part-full (an idle queue costs one long poll at a time: with --follow, 3 receives a \
+            minute) or when the database is behind. See docs/sqs.md.
+            """,
+        valueName: "auto|n"))
+    var receivers: Concurrency?
 
-    @Option(parsing: .unconditional, help: "From a queue: concurrent delete workers. (default: 4)")
-    var deleters: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "From a queue: deletes in flight at once, auto or a number. (default: auto)",
+        discussion: "auto: up to \(LoadCommand.maxAutoDeleters), as many as committed 10-message deletes wait (an idle deleter sends nothing).",
+        valueName: "auto|n"))
+    var deleters: Concurrency?
+
+    /// `--receivers auto`'s ceiling (and `--deleters auto`'s): enough for ~3,000 messages/s
+    /// at 100 ms to the queue; each is an HTTP connection.
+    static let maxAutoReceivers = 32
+    static let maxAutoDeleters = 32
 
     @Option(parsing: .unconditional, help: "From a file: batches staged at once, each on a database session of its own. (default: 2)")
     var writers: Int?
@@ -163,7 +179,7 @@ struct LoadCommand: AsyncParsableCommand {
             if processEvery != nil && mode != .follow { throw ValidationError("--process-every only applies with --follow") }
         }
         if let waitTimeSeconds, !(0...20).contains(waitTimeSeconds) { throw ValidationError("--wait-time-seconds must be 0-20") }
-        for (name, value) in [("--receivers", receivers), ("--deleters", deleters), ("--writers", writers),
+        for (name, value) in [("--receivers", receivers?.fixed), ("--deleters", deleters?.fixed), ("--writers", writers),
                               ("--batch-size", batchSize), ("--max-messages", maxMessages), ("--give-up-after", giveUpAfter),
                               ("--process-every", processEvery)] {
             if let value, value < 1 { throw ValidationError("\(name) must be at least 1 (got \(value))") }
@@ -184,8 +200,9 @@ struct LoadCommand: AsyncParsableCommand {
         let mode = self.mode ?? .drain
         settings.mode = mode
         settings.maxMessages = maxMessages
-        settings.receivers = receivers ?? 4
-        settings.deleters = deleters ?? 4
+        settings.receivers = receivers?.fixed ?? 4
+        settings.maxReceivers = (receivers ?? .auto) == .auto ? Self.maxAutoReceivers : nil
+        settings.deleters = deleters?.fixed ?? Self.maxAutoDeleters
         settings.writers = writers ?? 2
         settings.batchSize = batchSize ?? (fromFile == nil ? 500 : 5000)
         settings.batchWindow = .milliseconds(batchWindowMs ?? 200)

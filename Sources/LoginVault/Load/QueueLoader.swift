@@ -15,6 +15,7 @@ public final class QueueLoader: Sendable {
     let observer: (any LoadObserver)?
 
     private let inFlight = InFlightMessages()
+    private let receiverPool: ReceiverPool
     private let rejectGuard: RejectGuard
     private let stopping = Mutex(false)
     private let remaining: Mutex<Int?>
@@ -33,7 +34,11 @@ public final class QueueLoader: Sendable {
         self.logger = logger
         self.remaining = Mutex(settings.maxMessages)
         self.rejectGuard = RejectGuard(maxRatio: settings.maxRejectRatio)
+        self.receiverPool = ReceiverPool(target: settings.receivers, maxHeld: settings.maxHeld ?? 5 * settings.batchSize + 10 * settings.receivers)
     }
+
+    /// Receivers running now (with `--receivers auto`, what the controller last chose).
+    public var receiversRunning: Int { receiverPool.running }
 
     /// Stops receiving; what was received is still staged and deleted, or released if it
     /// cannot be. `run` then returns.
@@ -102,13 +107,7 @@ public final class QueueLoader: Sendable {
                 }
                 try await withThrowingTaskGroup(of: Void.self) { pipeline in
                     let receivers = Task {
-                        await withTaskGroup(of: Void.self) { group in
-                            for index in 0..<self.settings.receivers {
-                                group.addTask(executorPreference: self.queue.taskExecutor) {
-                                    await self.receiveLoop(index, into: inbox)
-                                }
-                            }
-                        }
+                        await self.runReceivers(into: inbox)
                         inbox.finish()
                     }
                     receiving.withLock { $0 = receivers }
@@ -151,6 +150,59 @@ public final class QueueLoader: Sendable {
 
     // MARK: - Receiving
 
+    private enum ReceiverEvent: Sendable { case ended, tick }
+
+    /// Runs the receivers: `settings.receivers` of them, or with `maxReceivers` as many as
+    /// the `ReceiverController` decides every `receiverInterval` (receivers it no longer
+    /// wants end after their current receive). Returns once every receiver has ended.
+    private func runReceivers(into inbox: BoundedQueue<IncomingMessage>) async {
+        var controller = settings.maxReceivers.map {
+            ReceiverController(minimum: 1, maximum: $0, initial: settings.receivers)
+        } ?? .fixed(settings.receivers)
+        let pool = receiverPool
+        pool.setTarget(controller.target)
+        await withTaskGroup(of: ReceiverEvent.self) { group in
+            var started = 0
+            while pool.claimStart() {
+                let index = started
+                started += 1
+                group.addTask(executorPreference: queue.taskExecutor) {
+                    await self.receiveLoop(index, into: inbox, pool: pool)
+                    return .ended
+                }
+            }
+            let adaptive = controller.minimum < controller.maximum
+            let interval = settings.receiverInterval
+            if adaptive { group.addTask { try? await Task.sleep(for: interval); return .tick } }
+            var lastLook = ContinuousClock.now
+            while let event = await group.next() {
+                if pool.isFinished {
+                    group.cancelAll()  // the next tick
+                    continue
+                }
+                guard event == .tick, !isStopping, !Task.isCancelled else { continue }
+                let now = ContinuousClock.now
+                let seen = pool.takeObservation(seconds: (now - lastLook) / .seconds(1))
+                lastLook = now
+                let before = controller.target
+                controller.observe(seen)
+                if controller.target != before {
+                    logger.debug("receivers \(before) -> \(controller.target) (\(controller.reason.rawValue): \(seen.receives) receives, \(seen.messages) messages, \(seen.emptyReceives) empty, \(seen.blocked) blocked)")
+                }
+                pool.setTarget(controller.target)
+                while pool.claimStart() {
+                    let index = started
+                    started += 1
+                    group.addTask(executorPreference: queue.taskExecutor) {
+                        await self.receiveLoop(index, into: inbox, pool: pool)
+                        return .ended
+                    }
+                }
+                group.addTask { try? await Task.sleep(for: interval); return .tick }
+            }
+        }
+    }
+
     /// How many messages this receiver may still take (`maxMessages`).
     private func reserve(_ wanted: Int) -> Int {
         remaining.withLock { left in
@@ -166,12 +218,28 @@ public final class QueueLoader: Sendable {
         remaining.withLock { left in if let available = left { left = available + unused } }
     }
 
-    private func receiveLoop(_ index: Int, into inbox: BoundedQueue<IncomingMessage>) async {
+    /// One receiver: receives until drained, `maxMessages`, shutdown, or the pool has one
+    /// too many (then it ends between receives, taking nothing with it).
+    private func receiveLoop(_ index: Int, into inbox: BoundedQueue<IncomingMessage>, pool: ReceiverPool) async {
+        if await receiveUntilDone(index, into: inbox, pool: pool) { _ = pool.ended() }
+    }
+
+    /// Returns true if the receiver ended for good, false if it retired as one too many.
+    private func receiveUntilDone(_ index: Int, into inbox: BoundedQueue<IncomingMessage>, pool: ReceiverPool) async -> Bool {
         var failingSince: ContinuousClock.Instant?
         var backoff = Duration.milliseconds(250)
         while !isStopping, !Task.isCancelled {
+            if pool.retireIfSurplus() { return false }
+            // The messages held stay within their bound (the writer or the deletes are behind).
+            guard pool.startReceive(wanted: 10, held: inFlight.count) else {
+                try? await Task.sleep(for: .milliseconds(20))
+                continue
+            }
             let wanted = reserve(10)
-            guard wanted > 0 else { return }
+            guard wanted > 0 else {
+                pool.failed()
+                return true
+            }
             let messages: [IncomingMessage]
             // SQS starts a message's visibility timeout when it hands the message out, which is after this
             // request left and before its answer arrived here: counting from now never overestimates how
@@ -194,9 +262,11 @@ public final class QueueLoader: Sendable {
                 }
                 failingSince = nil
                 backoff = .milliseconds(250)
+                pool.answered(asked: wanted, got: messages.count)
             } catch {
+                pool.failed()
                 giveBack(wanted)
-                if Task.isCancelled || isStopping { return }
+                if Task.isCancelled || isStopping { return true }
                 let retryable = (error as? QueueError)?.retryable ?? true
                 if failingSince == nil || !retryable {
                     logger.warning("receiver \(index): \(error)\(retryable ? "; retrying" : "")")
@@ -207,7 +277,7 @@ public final class QueueLoader: Sendable {
                 failingSince = since
                 if !retryable || (settings.mode == .drain && ContinuousClock.now - since > settings.giveUpAfter) {
                     failFatally(LoadError.queueUnavailable(String(describing: error)))
-                    return
+                    return true
                 }
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(10))
@@ -219,7 +289,7 @@ public final class QueueLoader: Sendable {
                 // A FIFO queue withholds a message group while any of its messages is in flight:
                 // an empty answer means "drained" only if none of ours was in flight when the
                 // receive was sent (nor is now).
-                if inFlightWhenSent == 0 && inFlight.count == 0 { return }
+                if inFlightWhenSent == 0 && inFlight.count == 0 { return true }
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
@@ -227,8 +297,9 @@ public final class QueueLoader: Sendable {
             statistics.update { $0.received += messages.count }
             // Handed over even if shutdown began meanwhile (send ignores cancellation):
             // the writer stages or releases them.
-            await inbox.send(contentsOf: messages)
+            if await inbox.send(contentsOf: messages) { pool.blocked() }
         }
+        return true
     }
 
     // MARK: - Writing
