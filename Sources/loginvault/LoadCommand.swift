@@ -130,6 +130,20 @@ struct LoadCommand: AsyncParsableCommand {
     var processAfter: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
+        "The process_raw_logins call at the end runs on this many database sessions at once, auto or a number. (default: auto)",
+        discussion: """
+            Each session keeps one core of the database server busy; rows are claimed with \
+            SKIP LOCKED, so the sessions never take the same row. auto: the cores of this \
+            machine, at most \(LoadCommand.maxAutoProcessingSessions) (right when the database runs beside \
+            loginvault; give a number when its server has more or fewer cores to spare). \
+            See docs/benchmarks.md for how it scales.
+            """,
+        valueName: "auto|n"))
+    var processingSessions: Concurrency?
+
+    static let maxAutoProcessingSessions = 4
+
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Stop (exit 6) once more than this share (0-1) of the messages staged so far were rejected as not JSON. Default: 0.5 from a file, off from a queue (a warning only).",
         discussion: "From a file, the first 100 messages are staged and judged before the rest is read, so a file that is not JSON leaves at most 100 rows in rejected_logins.",
         valueName: "ratio"))
@@ -181,6 +195,7 @@ struct LoadCommand: AsyncParsableCommand {
         if let waitTimeSeconds, !(0...20).contains(waitTimeSeconds) { throw ValidationError("--wait-time-seconds must be 0-20") }
         for (name, value) in [("--receivers", receivers?.fixed), ("--deleters", deleters?.fixed), ("--writers", writers),
                               ("--batch-size", batchSize), ("--max-messages", maxMessages), ("--give-up-after", giveUpAfter),
+                              ("--processing-sessions", processingSessions?.fixed),
                               ("--process-every", processEvery)] {
             if let value, value < 1 { throw ValidationError("\(name) must be at least 1 (got \(value))") }
         }
@@ -213,6 +228,8 @@ struct LoadCommand: AsyncParsableCommand {
         settings.process = !noProcess
         settings.processEvery = .seconds(processEvery ?? 60)
         settings.processAfter = (processAfter ?? 5000) > 0 ? processAfter ?? 5000 : nil
+        settings.processingSessions = processingSessions?.fixed
+            ?? min(Self.maxAutoProcessingSessions, max(1, ProcessInfo.processInfo.activeProcessorCount))
         settings.maxRejectRatio = maxRejectRatio ?? (fromFile == nil ? nil : 0.5)
         return settings
     }

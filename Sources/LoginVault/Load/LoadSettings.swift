@@ -49,6 +49,8 @@ public struct LoadSettings: Sendable {
     /// time this many messages have been staged (nil: only at the end, and on the
     /// `processEvery` timer in follow mode). The call at the end still runs.
     public var processAfter: Int?
+    /// The call at the end runs on this many sessions at once (see `ParallelProcessing`).
+    public var processingSessions = 1
     /// Stop once more than this share of the messages staged so far were rejected as not
     /// JSON (nil: only warn). See `RejectGuard`.
     public var maxRejectRatio: Double?

@@ -21,8 +21,8 @@ public final class QueueLoader: Sendable {
     private let remaining: Mutex<Int?>
     private let receiving = Mutex<Task<Void, Never>?>(nil)
     private let fatal = Mutex<(any Error)?>(nil)
-    /// The final process_raw_logins run, or why it failed.
-    private let finalRun = Mutex<Result<ProcessingRun, any Error>?>(nil)
+    /// The final process_raw_logins runs (one per processing session), or why one failed.
+    private let finalRuns = Mutex<Result<[ProcessingRun], any Error>?>(nil)
 
     public init(queue: any MessageQueue, database: StagingDatabase, settings: LoadSettings,
                 statistics: LoadStatistics = LoadStatistics(), logger: Logger, observer: (any LoadObserver)? = nil) {
@@ -77,7 +77,7 @@ public final class QueueLoader: Sendable {
     /// Runs until the queue is drained (drain mode), `maxMessages` is reached, or
     /// `requestShutdown` is called. Returns the process_raw_logins runs (their run-log rows):
     /// those that ran while loading (`processAfter`, the follow-mode timer), then the
-    /// final one.
+    /// final ones (one per `processingSessions`).
     public func run() async throws -> [ProcessingRun] {
         // Received messages wait here for their write batch (receivers pause while two
         // batches' worth wait); committed ones wait in 10-message deletes for the deleters
@@ -122,10 +122,11 @@ public final class QueueLoader: Sendable {
                         background?.finish()
                         self.statistics.enter(.processing)
                         do {
-                            let run = try await self.database.processRawLogins()
-                            self.finalRun.withLock { $0 = .success(run) }
+                            let runs = try await ParallelProcessing.run(on: self.database,
+                                                                        sessions: self.settings.processingSessions)
+                            self.finalRuns.withLock { $0 = .success(runs) }
                         } catch {
-                            self.finalRun.withLock { $0 = .failure(error) }
+                            self.finalRuns.withLock { $0 = .failure(error) }
                         }
                     }
                     for _ in 0..<settings.deleters {
@@ -144,7 +145,7 @@ public final class QueueLoader: Sendable {
         // The writer task made the final run (it always does when processing and no
         // fatal error stopped the load, and a fatal error was thrown just above).
         var runs = background?.runs ?? []
-        if let final = finalRun.withLock({ $0 }) { runs.append(try final.get()) }
+        if let final = finalRuns.withLock({ $0 }) { runs += try final.get() }
         return runs
     }
 
