@@ -78,8 +78,8 @@ struct LoadCommand: AsyncParsableCommand {
         "From a queue: receives in flight at once, auto or a number. (default: auto)",
         discussion: """
             auto starts at 4 and adapts every half second, between 1 and \(LoadCommand.maxAutoReceivers): \
-            more while throughput grows with each step, fewer when receives come back empty or \
-            part-full (an idle queue costs one long poll at a time: with --follow, 3 receives a \
+            more while throughput grows with each step, fewer when receives come back empty, \
+            part-full or failed (an idle queue costs one long poll at a time: with --follow, 3 receives a \
             minute) or when the database is behind. See docs/sqs.md.
             """,
         valueName: "auto|n"))

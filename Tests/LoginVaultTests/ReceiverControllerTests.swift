@@ -103,6 +103,15 @@ struct ReceiverControllerTests {
         #expect(climbing.observe(Self.full(rate: 1000)) == 8)
     }
 
+    @Test func failingReceivesHalveEvenAmongFullOnes() {
+        var controller = ReceiverController(minimum: 1, maximum: 32, initial: 16)
+        #expect(controller.observe(Observation(receives: 30, messages: 300, failedReceives: 1)) == 8)
+        #expect(controller.reason == .failing)
+        // Also when nothing else answered in the interval (all timed out).
+        #expect(controller.observe(Observation(receives: 0, messages: 0, failedReceives: 4)) == 4)
+        #expect(controller.reason == .failing)
+    }
+
     @Test func neverBelowTheMinimum() {
         var controller = ReceiverController(minimum: 2, maximum: 8, initial: 2)
         #expect(controller.observe(Observation(receives: 2, messages: 0, emptyReceives: 2)) == 2)

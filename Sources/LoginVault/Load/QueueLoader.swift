@@ -238,7 +238,7 @@ public final class QueueLoader: Sendable {
             }
             let wanted = reserve(10)
             guard wanted > 0 else {
-                pool.failed()
+                pool.failed(sent: false)
                 return true
             }
             let messages: [IncomingMessage]
@@ -265,7 +265,7 @@ public final class QueueLoader: Sendable {
                 backoff = .milliseconds(250)
                 pool.answered(asked: wanted, got: messages.count)
             } catch {
-                pool.failed()
+                pool.failed(sent: !(Task.isCancelled || isStopping))
                 giveBack(wanted)
                 if Task.isCancelled || isStopping { return true }
                 let retryable = (error as? QueueError)?.retryable ?? true

@@ -3,6 +3,7 @@
 /// loader feeds it one `Observation` per interval and applies the target it returns.
 ///
 /// The rules, in order:
+/// 0. A receive failed (timed out, throttled, refused): halve.
 /// 1. Nothing answered during the interval (long polls still waiting): no change.
 /// 2. A receive came back empty: the queue is (nearly) drained, halve.
 /// 3. Receives came back less than 90% full: messages trickle in, and more receives
@@ -23,6 +24,8 @@ public struct ReceiverController: Sendable, Equatable {
         public var messages = 0
         /// Receives that brought nothing.
         public var emptyReceives = 0
+        /// Receives that failed (timed out, refused, throttled).
+        public var failedReceives = 0
         /// Messages asked for (10 per receive, fewer near `--max-messages`).
         public var asked = 0
         /// Hand-overs to the writer that had to wait for room, and receives held back
@@ -31,11 +34,12 @@ public struct ReceiverController: Sendable, Equatable {
         /// The interval's length.
         public var seconds = 0.5
 
-        public init(receives: Int = 0, messages: Int = 0, emptyReceives: Int = 0, asked: Int? = nil,
-                    blocked: Int = 0, seconds: Double = 0.5) {
+        public init(receives: Int = 0, messages: Int = 0, emptyReceives: Int = 0, failedReceives: Int = 0,
+                    asked: Int? = nil, blocked: Int = 0, seconds: Double = 0.5) {
             self.receives = receives
             self.messages = messages
             self.emptyReceives = emptyReceives
+            self.failedReceives = failedReceives
             self.asked = asked ?? receives * 10
             self.blocked = blocked
             self.seconds = seconds
@@ -46,7 +50,7 @@ public struct ReceiverController: Sendable, Equatable {
 
     /// Why the last decision was made (for debug logs and tests).
     public enum Reason: String, Sendable {
-        case start, idle, empty, partial, blocked, probe, kept, reverted, holding, atMaximum
+        case start, idle, failing, empty, partial, blocked, probe, kept, reverted, holding, atMaximum
     }
 
     public let minimum: Int
@@ -84,6 +88,12 @@ public struct ReceiverController: Sendable, Equatable {
     /// Takes one interval's observation; returns the new target.
     @discardableResult
     public mutating func observe(_ o: Observation) -> Int {
+        if o.failedReceives > 0 {
+            // A slow or overloaded server: fewer requests at once. (A receive that times out
+            // may have taken messages the answer never brought: they stay invisible.)
+            step(to: target / 2, .failing)
+            return target
+        }
         guard o.receives > 0 else {
             reason = .idle
             return target

@@ -88,8 +88,12 @@ final class ReceiverPool: Sendable {
         }
     }
 
-    func failed() {
-        state.withLock { $0.outstanding -= 1 }
+    /// A receive failed (or was never sent: `reserve` found nothing left to take).
+    func failed(sent: Bool = true) {
+        state.withLock { state in
+            state.outstanding -= 1
+            if sent { state.observation.failedReceives += 1 }
+        }
     }
 
     /// A hand-over to the writer had to wait for room.
