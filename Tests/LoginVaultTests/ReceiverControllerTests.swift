@@ -78,12 +78,15 @@ struct ReceiverControllerTests {
         #expect(controller.observe(Observation(receives: 10, messages: 60)) == 12)
         #expect(controller.reason == .partial)
         #expect(controller.observe(Observation(receives: 10, messages: 60)) == 9)
-        // 9 of 10 is full enough: back to climbing.
-        #expect(controller.observe(Observation(receives: 10, messages: 90)) == 18)
+        // 9 of 10 is full enough, but 10 answers for 9 receivers are too few to judge a step by.
+        #expect(controller.observe(Observation(receives: 10, messages: 90)) == 9)
+        #expect(controller.reason == .fewAnswers)
+        // With 3 answers per receiver: back to climbing.
+        #expect(controller.observe(Observation(receives: 30, messages: 270)) == 18)
         #expect(controller.reason == .probe)
         // Near --max-messages a receive asks for fewer than 10: judged against what it asked.
         var last = ReceiverController(minimum: 1, maximum: 32, initial: 4)
-        #expect(last.observe(Observation(receives: 2, messages: 7, asked: 7)) == 8)
+        #expect(last.observe(Observation(receives: 12, messages: 117, asked: 117)) == 8)
     }
 
     @Test func aBlockedDatabaseTakesReceiversAway() {

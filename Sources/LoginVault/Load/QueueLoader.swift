@@ -163,43 +163,37 @@ public final class QueueLoader: Sendable {
         let pool = receiverPool
         pool.setTarget(controller.target)
         await withTaskGroup(of: ReceiverEvent.self) { group in
-            var started = 0
-            while pool.claimStart() {
-                let index = started
-                started += 1
-                group.addTask(executorPreference: queue.taskExecutor) {
-                    await self.receiveLoop(index, into: inbox, pool: pool)
-                    return .ended
-                }
-            }
             let adaptive = controller.minimum < controller.maximum
             let interval = settings.receiverInterval
-            if adaptive { group.addTask { try? await Task.sleep(for: interval); return .tick } }
+            var started = 0
             var lastLook = ContinuousClock.now
-            while let event = await group.next() {
+            var next: ReceiverEvent? = .tick  // the first pass starts the receivers
+            while let event = next {
                 if pool.isFinished {
                     group.cancelAll()  // the next tick
-                    continue
-                }
-                guard event == .tick, !isStopping, !Task.isCancelled else { continue }
-                let now = ContinuousClock.now
-                let seen = pool.takeObservation(seconds: (now - lastLook) / .seconds(1))
-                lastLook = now
-                let before = controller.target
-                controller.observe(seen)
-                if controller.target != before {
-                    logger.debug("receivers \(before) -> \(controller.target) (\(controller.reason.rawValue): \(seen.receives) receives, \(seen.messages) messages, \(seen.emptyReceives) empty, \(seen.blocked) blocked)")
-                }
-                pool.setTarget(controller.target)
-                while pool.claimStart() {
-                    let index = started
-                    started += 1
-                    group.addTask(executorPreference: queue.taskExecutor) {
-                        await self.receiveLoop(index, into: inbox, pool: pool)
-                        return .ended
+                } else if event == .tick, !isStopping, !Task.isCancelled {
+                    if started > 0 {
+                        let now = ContinuousClock.now
+                        let seen = pool.takeObservation(seconds: (now - lastLook) / .seconds(1))
+                        lastLook = now
+                        let before = controller.target
+                        controller.observe(seen)
+                        if controller.target != before {
+                            logger.debug("receivers \(before) -> \(controller.target) (\(controller.reason.rawValue): \(seen.receives) receives, \(seen.messages) messages, \(seen.emptyReceives) empty, \(seen.failedReceives) failed, \(seen.blocked) blocked)")
+                        }
+                        pool.setTarget(controller.target)
                     }
+                    while pool.claimStart() {
+                        let index = started
+                        started += 1
+                        group.addTask(executorPreference: queue.taskExecutor) {
+                            await self.receiveLoop(index, into: inbox, pool: pool)
+                            return .ended
+                        }
+                    }
+                    if adaptive { group.addTask { try? await Task.sleep(for: interval); return .tick } }
                 }
-                group.addTask { try? await Task.sleep(for: interval); return .tick }
+                next = await group.next()
             }
         }
     }

@@ -11,7 +11,8 @@
 /// 4. Received messages had to wait for room (the writer, so the database or the
 ///    deletes, is the bottleneck): one down, or back to where a climb started (and
 ///    stay there for `holdIntervals`).
-/// 5. Otherwise (full receives, room downstream) climb: double, then keep the new
+/// 5. Otherwise (full receives, room downstream, and at least 3 answers per receiver in
+///    the interval, so a small queue is not polled by many) climb: double, then keep the new
 ///    level only if the next interval moved at least `minimumGain` more messages per
 ///    second; if not, go back and stay there for `holdIntervals` before trying again.
 /// The target stays within `minimum...maximum`; a fixed `--receivers N` is `N...N`.
@@ -50,7 +51,7 @@ public struct ReceiverController: Sendable, Equatable {
 
     /// Why the last decision was made (for debug logs and tests).
     public enum Reason: String, Sendable {
-        case start, idle, failing, empty, partial, blocked, probe, kept, reverted, holding, atMaximum
+        case start, idle, failing, empty, partial, blocked, probe, kept, reverted, holding, fewAnswers, atMaximum
     }
 
     public let minimum: Int
@@ -124,6 +125,10 @@ public struct ReceiverController: Sendable, Equatable {
         } else if holding > 0 {
             holding -= 1
             reason = .holding
+        } else if o.receives < 3 * target {
+            // Too few answers to judge a step by (a small queue, slow answers): a drain of a
+            // few hundred messages should not end with dozens of receivers polling it empty.
+            reason = .fewAnswers
         } else {
             climb(from: o.rate)
         }
