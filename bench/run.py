@@ -9,8 +9,11 @@ Rows (N and rounds from the environment, defaults below):
   1. SQS requests per message, full queue      loginvault's own count (queue_requests / received)
   2. end to end, queue -> user_logins           loginvault load --max-messages N (incl. CALL process_raw_logins)
                                                 vs bench/reference_pool.py (receive 10 + batch delete 10 only)
-  3. 20 ms injected round-trip latency          the same loginvault run vs bench/seed_loader.py,
-                                                both through bench/delay_proxy.py (10 ms each way)
+  3. added round trip 0, 20 and 100 ms          loginvault load through bench/delay_proxy.py at each
+                                                delay (the same proxy at 0 ms), in the same round:
+                                                throughput at 20 and 100 ms against 0 ms, and
+                                                requests per message at each; then, at 20 ms,
+                                                against bench/seed_loader.py (the seed-style loader)
   4. staging path, file                         loginvault load --from-file (1M JSON lines, --no-process)
                                                 vs psql \\copy of the same lines into an equivalent table
   5. peak RSS                                   loginvault --from-file at 100k and 1M (wait4 ru_maxrss,
@@ -38,16 +41,21 @@ from sqsraw import RawSQS  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 E2E_N = int(os.environ.get("BENCH_E2E_N", "20000"))
-LATENCY_N = int(os.environ.get("BENCH_LATENCY_N", "4000"))
+LATENCY_N = int(os.environ.get("BENCH_LATENCY_N", "10000"))
 LATENCY_ROUNDS = int(os.environ.get("BENCH_LATENCY_ROUNDS", "3"))
-DELAY_MS = float(os.environ.get("BENCH_DELAY_MS", "10"))  # each way
+DELAY_MS = float(os.environ.get("BENCH_DELAY_MS", "10"))  # each way, for the seed-style comparison
+# The added round trips of the latency rows, in ms (the proxy adds half in each direction).
+ROUND_TRIPS = [float(x) for x in os.environ.get("BENCH_ROUND_TRIPS_MS", "0,20,100").split(",")]
+SEED_N = int(os.environ.get("BENCH_SEED_N", "2000"))  # the seed-style loader moves ~180 msgs/s at 20 ms
 FILE_N = int(os.environ.get("BENCH_FILE_N", "1000000"))
 FILE_SMALL_N = int(os.environ.get("BENCH_FILE_SMALL_N", "100000"))
 FILE_ROUNDS = int(os.environ.get("BENCH_FILE_ROUNDS", "3"))
 FILE_ARGS = os.environ.get("BENCH_FILE_ARGS", "").split()  # extra loginvault options, e.g. --batch-size 2000
 ROWS = set(os.environ.get("BENCH_ROWS", "e2e,latency,staging").split(","))  # for working on one row
-RECEIVERS = int(os.environ.get("BENCH_RECEIVERS", "4"))  # loginvault's default
+RECEIVERS = int(os.environ.get("BENCH_RECEIVERS", "4"))  # the reference pool's
 DELETERS = int(os.environ.get("BENCH_DELETERS", "4"))
+# loginvault's own options for every queue row; empty: its defaults (--receivers auto --deleters auto).
+LV_ARGS = os.environ.get("BENCH_LV_ARGS", "").split()
 # The reference pool asks for no message attributes by default (the strictest
 # ceiling); loginvault asks for All. BENCH_REF_ATTRIBUTES=All gives it the same work.
 REF_ATTRIBUTES = os.environ.get("BENCH_REF_ATTRIBUTES", "")
@@ -155,8 +163,7 @@ def row_end_to_end():
                 log(f"  reference pool: {res['msgs_per_s']:.0f} msgs/s, {res['requests_per_message']} req/msg")
             else:
                 before = int(psql("SELECT count(*) FROM public.user_logins"))
-                res = lv_json(["--queue", q, "--endpoint-url", SQS, "--max-messages", str(E2E_N),
-                               "--receivers", str(RECEIVERS), "--deleters", str(DELETERS)])
+                res = lv_json(["--queue", q, "--endpoint-url", SQS, "--max-messages", str(E2E_N), *LV_ARGS])
                 after = int(psql("SELECT count(*) FROM public.user_logins"))
                 st = res["statistics"]
                 expect(f"{q} loginvault staged", st["staged"], E2E_N)
@@ -177,52 +184,70 @@ def row_end_to_end():
     return {"ref": ref, "lv": lv, "requests_per_message": rpm, "rss_kib": rss, "stage_only": stage_only}
 
 
-def start_proxy():
+def start_proxy(delay_ms_each_way: float):
     port = SQS.rsplit(":", 1)[1]
     proc = subprocess.Popen([PY, str(HERE / "delay_proxy.py"), "--target", f"127.0.0.1:{port}",
-                             "--delay-ms", str(DELAY_MS)], stdout=subprocess.PIPE, text=True)
+                             "--delay-ms", str(delay_ms_each_way)], stdout=subprocess.PIPE, text=True)
     return proc, f"http://127.0.0.1:{proc.stdout.readline().strip()}"
 
 
+def lv_through(via: str, q: str, n: int):
+    seed(q, n, salt=q)
+    res = lv_json(["--queue", q, "--endpoint-url", via, "--max-messages", str(n), *LV_ARGS])
+    expect(f"{q} loginvault staged", res["statistics"]["staged"], n)
+    expect(f"{q} loginvault deleted", res["statistics"]["deleted"], n)
+    check_empty(q)
+    return res
+
+
 def row_latency():
-    """Seed-style loader vs loginvault, both through the delaying proxy; plus the
-    seed-style loader without the proxy, for scale."""
-    proxy, via = start_proxy()
+    """loginvault through the delaying proxy at each added round trip (0 ms included: the
+    same proxy, so only the delay differs), in the same round, the order rotating from
+    round to round; then the seed-style loader at +2×DELAY_MS (against loginvault's run at
+    that round trip in the same round), and without the proxy, for scale."""
+    round_trips = ROUND_TRIPS + ([] if 2 * DELAY_MS in ROUND_TRIPS else [2 * DELAY_MS])
+    proxies = {rtt: start_proxy(rtt / 2) for rtt in round_trips}
+    by_rtt = {rtt: [] for rtt in round_trips}
+    rpm_by_rtt = {rtt: [] for rtt in round_trips}
     seed_lat, lv_lat, seed_direct = [], [], []
     dsn = f"dbname={DB}"
     try:
         for r in range(LATENCY_ROUNDS):
-            order = ["seed", "lv"] if r % 2 == 0 else ["lv", "seed"]
-            for side in order:
-                q = f"bench-lat-{side}-{RUN_ID}-{r}"
-                seed(q, LATENCY_N, salt=q)
-                if side == "seed":
-                    out, _, _ = run([PY, str(HERE / "seed_loader.py"), "--endpoint", via, "--queue", q,
-                                     "--count", str(LATENCY_N), "--database", dsn])
-                    res = json.loads(out)
-                    expect(f"{q} seed loader", res["messages"], LATENCY_N)
-                    seed_lat.append(res["msgs_per_s"])
-                    log(f"latency round {r + 1}: seed-style loader {res['msgs_per_s']:.0f} msgs/s via +{2 * DELAY_MS:g} ms")
-                else:
-                    res = lv_json(["--queue", q, "--endpoint-url", via, "--max-messages", str(LATENCY_N)])
-                    expect(f"{q} loginvault staged", res["statistics"]["staged"], LATENCY_N)
-                    expect(f"{q} loginvault deleted", res["statistics"]["deleted"], LATENCY_N)
-                    lv_lat.append(res["messages_per_second"])
-                    log(f"latency round {r + 1}: loginvault {res['messages_per_second']:.0f} msgs/s via +{2 * DELAY_MS:g} ms")
-                check_empty(q)
+            shift = r % len(round_trips)
+            for rtt in round_trips[shift:] + round_trips[:shift]:
+                q = f"bench-rtt{rtt:g}-{RUN_ID}-{r}"
+                res = lv_through(proxies[rtt][1], q, LATENCY_N)
+                by_rtt[rtt].append(res["messages_per_second"])
+                rpm_by_rtt[rtt].append(res["requests_per_message"])
+                log(f"latency round {r + 1}/{LATENCY_ROUNDS}: loginvault {res['messages_per_second']:.0f} msgs/s "
+                    f"at +{rtt:g} ms round trip, {res['requests_per_message']:.4f} req/msg")
+            # The seed-style loader at +2×DELAY_MS, against loginvault's run at that round trip above.
+            q = f"bench-lat-seed-{RUN_ID}-{r}"
+            seed(q, SEED_N, salt=q)
+            out, _, _ = run([PY, str(HERE / "seed_loader.py"), "--endpoint", proxies[2 * DELAY_MS][1], "--queue", q,
+                             "--count", str(SEED_N), "--database", dsn])
+            res = json.loads(out)
+            expect(f"{q} seed loader", res["messages"], SEED_N)
+            seed_lat.append(res["msgs_per_s"])
+            lv_lat.append(by_rtt[2 * DELAY_MS][-1])
+            check_empty(q)
+            log(f"latency round {r + 1}: seed-style loader {res['msgs_per_s']:.0f} msgs/s via +{2 * DELAY_MS:g} ms")
         for r in range(LATENCY_ROUNDS):
             q = f"bench-seeddirect-{RUN_ID}-{r}"
-            seed(q, LATENCY_N, salt=q)
+            seed(q, SEED_N, salt=q)
             out, _, _ = run([PY, str(HERE / "seed_loader.py"), "--endpoint", SQS, "--queue", q,
-                             "--count", str(LATENCY_N), "--database", dsn])
+                             "--count", str(SEED_N), "--database", dsn])
             res = json.loads(out)
-            expect(f"{q} seed loader", res["messages"], LATENCY_N)
+            expect(f"{q} seed loader", res["messages"], SEED_N)
             seed_direct.append(res["msgs_per_s"])
             log(f"seed-style loader without added latency: {res['msgs_per_s']:.0f} msgs/s, {res['requests_per_message']} req/msg")
     finally:
-        proxy.terminate()
-        proxy.wait()
-    return {"seed": seed_lat, "lv": lv_lat, "seed_direct": seed_direct}
+        for proc, _ in proxies.values():
+            proc.terminate()
+            proc.wait()
+    return {"seed": seed_lat, "lv": lv_lat, "seed_direct": seed_direct,
+            "by_rtt": {f"{k:g}": v for k, v in by_rtt.items()},
+            "requests_per_message_by_rtt": {f"{k:g}": v for k, v in rpm_by_rtt.items()}}
 
 
 def make_files():
@@ -324,12 +349,28 @@ def table(e2e, lat, stg):
             rows.append(("(breakdown) the same runs without their final process_raw_logins: queue → raw_logins",
                          f"{E2E_N:,} × {ROUNDS}", fmt_range(e2e["stage_only"], " msg/s"),
                          fmt_range(e2e["ref"], " msg/s"), cell, "—", None))
+    if lat.get("by_rtt"):
+        base_key = f"{ROUND_TRIPS[0]:g}"
+        base = lat["by_rtt"][base_key]
+        targets = {"20": 0.90, "100": 0.75}
+        for key, rates in lat["by_rtt"].items():
+            rpm = lat["requests_per_message_by_rtt"][key]
+            label = f"Added round trip +{key} ms: loginvault through the proxy (requests/message {fmt_range(rpm, digits=4)})"
+            if key == base_key:
+                rows.append((label, f"{LATENCY_N:,} × {LATENCY_ROUNDS}", fmt_range(rates, " msg/s"), "—",
+                             "the reference of the rows below", "—", None))
+                continue
+            r, cell = ratio_cell(rates, base)
+            target = targets.get(key)
+            rows.append((label + f" vs +{base_key} ms", f"{LATENCY_N:,} × {LATENCY_ROUNDS}", fmt_range(rates, " msg/s"),
+                         fmt_range(base, " msg/s"), cell, f"≥ {target:.0%}" if target else "—",
+                         (r >= target) if target else None))
     if lat["lv"]:
         r, cell = ratio_cell(lat["lv"], lat["seed"], pct=False)
         rows.append((f"+{2 * DELAY_MS:g} ms round trip: loginvault vs seed-style loader",
-                     f"{LATENCY_N:,} × {LATENCY_ROUNDS}", fmt_range(lat["lv"], " msg/s"),
+                     f"{LATENCY_N:,} / {SEED_N:,} × {LATENCY_ROUNDS}", fmt_range(lat["lv"], " msg/s"),
                      fmt_range(lat["seed"], " msg/s"), cell, "≥ 4×", r >= 4))
-        rows.append(("(for scale) seed-style loader, no added latency", f"{LATENCY_N:,} × {LATENCY_ROUNDS}",
+        rows.append(("(for scale) seed-style loader, no added latency", f"{SEED_N:,} × {LATENCY_ROUNDS}",
                      "—", fmt_range(lat["seed_direct"], " msg/s"), "—", "—", None))
     if stg["lv"]:
         r, cell = ratio_cell(stg["lv"], stg["copy"])
@@ -357,7 +398,7 @@ def main() -> int:
                f"load average {os.getloadavg()[0]:.1f} at start")
     log(machine)
     empty = {"ref": [], "lv": [], "requests_per_message": [], "rss_kib": [], "stage_only": [], "seed": [], "seed_direct": [],
-             "copy": [], "rss_big_kib": [], "rss_small_kib": []}
+             "copy": [], "rss_big_kib": [], "rss_small_kib": [], "by_rtt": {}}
     e2e = row_end_to_end() if "e2e" in ROWS else empty
     lat = row_latency() if "latency" in ROWS else empty
     stg = row_staging() if "staging" in ROWS else empty
@@ -365,7 +406,7 @@ def main() -> int:
     minutes = (time.time() - started) / 60
     stamp = time.strftime("%Y-%m-%d %H:%M %Z")
     header = (f"loginvault bench, {stamp}, {machine}; load average {os.getloadavg()[0]:.1f} at end; "
-              f"{minutes:.1f} min; LocalStack {SQS}; latency proxy {DELAY_MS:g} ms each way")
+              f"{minutes:.1f} min; LocalStack {SQS}; loginvault options: {' '.join(LV_ARGS) or 'defaults'}")
     (WORK / "table.md").write_text(header + "\n\n" + md + "\n")
     (WORK / "results.json").write_text(json.dumps({"when": stamp, "machine": machine, "e2e": e2e, "latency": lat,
                                                    "staging": stg}, indent=1))

@@ -66,7 +66,9 @@ public final class SQSClient: Sendable {
             var config = HTTPClient.Configuration()
             config.timeout.connect = .nanoseconds(Int64(configuration.connectTimeout.components.seconds) * 1_000_000_000
                 + configuration.connectTimeout.components.attoseconds / 1_000_000_000)
-            config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 32
+            // `load --receivers auto` keeps up to 32 receives and 32 deletes in flight (at 100 ms to
+            // the queue that is what ~3,000 messages/s take), plus releases and extensions.
+            config.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 80
             // One loop for all connections: one thread handles a drain's requests with room to
             // spare, and callers can run on it (taskExecutor).
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

@@ -74,11 +74,27 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Stop after this many messages.")
     var maxMessages: Int?
 
-    @Option(parsing: .unconditional, help: "From a queue: concurrent long-polling receivers. (default: 4)")
-    var receivers: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "From a queue: receives in flight at once, auto or a number. (default: auto)",
+        discussion: """
+            auto starts at 4 and adapts every half second, between 1 and \(LoadCommand.maxAutoReceivers): \
+            more while throughput grows with each step, fewer when receives come back empty, \
+            part-full or failed (an idle queue costs one long poll at a time: with --follow, 3 receives a \
+            minute) or when the database is behind. See docs/sqs.md.
+            """,
+        valueName: "auto|n"))
+    var receivers: Concurrency?
 
-    @Option(parsing: .unconditional, help: "From a queue: concurrent delete workers. (default: 4)")
-    var deleters: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "From a queue: deletes in flight at once, auto or a number. (default: auto)",
+        discussion: "auto: up to \(LoadCommand.maxAutoDeleters), as many as committed 10-message deletes wait (an idle deleter sends nothing).",
+        valueName: "auto|n"))
+    var deleters: Concurrency?
+
+    /// `--receivers auto`'s ceiling (and `--deleters auto`'s): enough for ~3,000 messages/s
+    /// at 100 ms to the queue; each is an HTTP connection.
+    static let maxAutoReceivers = 32
+    static let maxAutoDeleters = 32
 
     @Option(parsing: .unconditional, help: "From a file: batches staged at once, each on a database session of its own. (default: 2)")
     var writers: Int?
@@ -112,6 +128,20 @@ struct LoadCommand: AsyncParsableCommand {
         discussion: "The call at the end still runs, and finds less left to do. Concurrent runs are safe (rows are claimed with SKIP LOCKED).",
         valueName: "messages"))
     var processAfter: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "The process_raw_logins call at the end runs on this many database sessions at once, auto or a number. (default: auto)",
+        discussion: """
+            Each session keeps one core of the database server busy; rows are claimed with \
+            SKIP LOCKED, so the sessions never take the same row. auto: the cores of this \
+            machine, at most \(LoadCommand.maxAutoProcessingSessions) (right when the database runs beside \
+            loginvault; give a number when its server has more or fewer cores to spare). \
+            See docs/benchmarks.md for how it scales.
+            """,
+        valueName: "auto|n"))
+    var processingSessions: Concurrency?
+
+    static let maxAutoProcessingSessions = 4
 
     @Option(parsing: .unconditional, help: ArgumentHelp(
         "Stop (exit 6) once more than this share (0-1) of the messages staged so far were rejected as not JSON. Default: 0.5 from a file, off from a queue (a warning only).",
@@ -163,8 +193,9 @@ struct LoadCommand: AsyncParsableCommand {
             if processEvery != nil && mode != .follow { throw ValidationError("--process-every only applies with --follow") }
         }
         if let waitTimeSeconds, !(0...20).contains(waitTimeSeconds) { throw ValidationError("--wait-time-seconds must be 0-20") }
-        for (name, value) in [("--receivers", receivers), ("--deleters", deleters), ("--writers", writers),
+        for (name, value) in [("--receivers", receivers?.fixed), ("--deleters", deleters?.fixed), ("--writers", writers),
                               ("--batch-size", batchSize), ("--max-messages", maxMessages), ("--give-up-after", giveUpAfter),
+                              ("--processing-sessions", processingSessions?.fixed),
                               ("--process-every", processEvery)] {
             if let value, value < 1 { throw ValidationError("\(name) must be at least 1 (got \(value))") }
         }
@@ -184,8 +215,9 @@ struct LoadCommand: AsyncParsableCommand {
         let mode = self.mode ?? .drain
         settings.mode = mode
         settings.maxMessages = maxMessages
-        settings.receivers = receivers ?? 4
-        settings.deleters = deleters ?? 4
+        settings.receivers = receivers?.fixed ?? 4
+        settings.maxReceivers = (receivers ?? .auto) == .auto ? Self.maxAutoReceivers : nil
+        settings.deleters = deleters?.fixed ?? Self.maxAutoDeleters
         settings.writers = writers ?? 2
         settings.batchSize = batchSize ?? (fromFile == nil ? 500 : 5000)
         settings.batchWindow = .milliseconds(batchWindowMs ?? 200)
@@ -196,6 +228,8 @@ struct LoadCommand: AsyncParsableCommand {
         settings.process = !noProcess
         settings.processEvery = .seconds(processEvery ?? 60)
         settings.processAfter = (processAfter ?? 5000) > 0 ? processAfter ?? 5000 : nil
+        settings.processingSessions = processingSessions?.fixed
+            ?? min(Self.maxAutoProcessingSessions, max(1, ProcessInfo.processInfo.activeProcessorCount))
         settings.maxRejectRatio = maxRejectRatio ?? (fromFile == nil ? nil : 0.5)
         return settings
     }

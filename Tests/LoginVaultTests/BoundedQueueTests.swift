@@ -62,9 +62,11 @@ struct BoundedQueueTests {
     @Test func producersPauseWhileMoreThanTheCapacityWaits() async {
         let queue = BoundedQueue<Int>(capacity: 10)
         let sent = Shared(0)
+        let waited = Shared<[Bool]>([])
         let producer = Task {
             for start in stride(from: 0, to: 50, by: 10) {
-                await queue.send(contentsOf: Array(start..<(start + 10)))
+                let didWait = await queue.send(contentsOf: Array(start..<(start + 10)))
+                waited.update { $0.append(didWait) }
                 sent.update { $0 += 10 }
             }
             queue.finish()
@@ -81,6 +83,9 @@ struct BoundedQueueTests {
         }
         await producer.value
         #expect(taken == Array(0..<50))
+        // A send says whether it waited (the loader counts that as the writer being behind):
+        // the first did not, the second did.
+        #expect(waited.value.prefix(2) == [false, true])
     }
 
     @Test func aCancelledSenderStillHandsOver() async {
@@ -89,7 +94,7 @@ struct BoundedQueueTests {
         let sender = Task { await queue.send(contentsOf: [2, 3]) }
         sender.cancel()
         #expect(await queue.nextBatch(maxCount: 2, window: .seconds(3600)) == [0, 1])
-        await sender.value
+        _ = await sender.value
         queue.finish()
         #expect(await queue.nextBatch(maxCount: 10, window: .seconds(3600)) == [2, 3])
     }

@@ -75,11 +75,27 @@ struct LoadCommandTests {
     @Test func processAfterZeroProcessesOnlyAtTheEnd() async throws {
         try await LoadFixture.with("bgoff") { fixture in
             try await fixture.send(try LoadFixture.sampleBodies)
-            let outcome = try fixture.load(["--json", "--batch-size", "10", "--process-after", "0"])
+            let outcome = try fixture.load(["--json", "--batch-size", "10", "--process-after", "0", "--processing-sessions", "1"])
             #expect(outcome.status == 0, "\(outcome.stderr)")
             let summary = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]
             #expect((summary?["process"] as? [String])?.count == 1)
             #expect(try fixture.count("SELECT count(*) FROM user_logins") == 99)
+        }
+    }
+
+    @Test func theFinalProcessingRunsOnSeveralSessionsAndTakesEachRowOnce() async throws {
+        try await LoadFixture.with("sessions") { fixture in
+            try await fixture.send(try LoadFixture.sampleBodies)
+            let outcome = try fixture.load(["--json", "--batch-size", "10", "--process-after", "0", "--processing-sessions", "3"])
+            #expect(outcome.status == 0, "\(outcome.stderr)")
+            let summary = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any]
+            let runs = try #require(summary?["process_runs"] as? [[String: Any]])
+            #expect(runs.count == 3, "one final run per session: \(runs)")
+            // SKIP LOCKED: the sessions' claims are disjoint and add up to what was staged.
+            let staged = (summary?["statistics"] as? [String: Any])?["staged"] as? Int
+            #expect(runs.reduce(0) { $0 + (($1["staged"] as? Int) ?? 0) } == staged)
+            #expect(try fixture.count("SELECT count(*) FROM user_logins") == 99)
+            #expect(try fixture.count("SELECT count(*) FROM raw_logins") == 0)
         }
     }
 

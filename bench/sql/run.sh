@@ -5,6 +5,8 @@
 # Asserts nothing about timings. BENCH_N and BENCH_BATCH_SIZE override.
 # BENCH_FLOOR_PARTS=1 also prints what each part of the floor costs
 # (bench/sql/floor_parts.py; BENCH_ROUNDS rounds, 5 by default; ~3 min more).
+# Then bench/sql/sessions.sh: the procedure on 1 and on 2 sessions at once
+# (BENCH_SESSION_ROUNDS rounds, 5 by default; BENCH_SESSIONS=0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir="$(pwd)/.build/local/bench-sql-$$"
@@ -21,6 +23,9 @@ for f in sql/migrations/*.sql sql/definitions/*.sql; do
 done
 echo "PostgreSQL $(psql -XAtc 'SHOW server_version'), $(nproc) cores, fsync=$(psql -XAtc 'SHOW fsync'), N=${BENCH_N:-100000}"
 psql -X -q -v ON_ERROR_STOP=1 -v n="${BENCH_N:-100000}" -v batch_size="${BENCH_BATCH_SIZE:-10000}" -f bench/sql/bench.sql
+if [ "${BENCH_SESSIONS:-1}" = 1 ]; then
+  bench/sql/sessions.sh
+fi
 if [ "${BENCH_FLOOR_PARTS:-0}" = 1 ]; then
   python3 bench/sql/floor_parts.py
 fi

@@ -65,14 +65,16 @@ final class BoundedQueue<Element: Sendable>: Sendable {
 
     /// Appends `elements` (all of them, even past `capacity`), then waits while more
     /// than `capacity` wait. Never throws and is not cut short by cancellation.
-    func send(contentsOf elements: [Element]) async {
-        guard !elements.isEmpty else { return }
+    /// Returns whether it had to wait (the consumer is behind).
+    @discardableResult
+    func send(contentsOf elements: [Element]) async -> Bool {
+        guard !elements.isEmpty else { return false }
         let mustWait = state.withLock { state -> Bool in
             state.elements.append(contentsOf: elements)
             wakeConsumers(&state)
             return state.count > capacity && !state.finished
         }
-        guard mustWait else { return }
+        guard mustWait else { return false }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let resumeNow = state.withLock { state -> Bool in
                 if state.count <= capacity || state.finished { return true }
@@ -81,6 +83,7 @@ final class BoundedQueue<Element: Sendable>: Sendable {
             }
             if resumeNow { continuation.resume() }
         }
+        return true
     }
 
     /// No more elements will be sent: consumers take what is left, then get nil / [].

@@ -44,7 +44,7 @@ public struct FileLoader: Sendable {
         await closeSiblings()
         guard settings.process else { return [] }
         statistics.enter(.processing)
-        return [try await database.processRawLogins()]
+        return try await ParallelProcessing.run(on: database, sessions: settings.processingSessions)
     }
 
     /// With a reject guard, the first batch is a small probe (`probeSize` messages) and

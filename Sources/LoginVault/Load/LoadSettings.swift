@@ -11,9 +11,21 @@ public struct LoadSettings: Sendable {
     public var mode: Mode = .drain
     /// Stop after this many messages (nil: no limit).
     public var maxMessages: Int?
-    /// Concurrent long-polling receivers.
+    /// Concurrent long-polling receivers: the fixed number, or (with `maxReceivers`) where
+    /// the adaptive count starts.
     public var receivers = 4
-    /// Concurrent delete workers.
+    /// Set: the number of receives in flight adapts between 1 and this (`--receivers auto`,
+    /// see `ReceiverController`); nil: always `receivers`.
+    public var maxReceivers: Int?
+    /// How often the adaptive receiver count is reconsidered.
+    public var receiverInterval: Duration = .milliseconds(500)
+    /// Messages held at once (received and not yet deleted or released, plus what the
+    /// receives in flight may bring); nil: 5 × `batchSize` + 10 × `receivers` (two batches
+    /// waiting for the writer, one being staged, two waiting for their deletes, and what the
+    /// first receives bring: the bound the fixed pipeline always had).
+    public var maxHeld: Int?
+    /// Concurrent delete workers: each sends one 10-message delete at a time, and only
+    /// while committed messages wait, so idle ones cost nothing.
     public var deleters = 4
     /// From a file: batches staged at once, each on a database session (and thread) of
     /// its own, so the server parses and inserts more than one batch at a time.
@@ -37,6 +49,8 @@ public struct LoadSettings: Sendable {
     /// time this many messages have been staged (nil: only at the end, and on the
     /// `processEvery` timer in follow mode). The call at the end still runs.
     public var processAfter: Int?
+    /// The call at the end runs on this many sessions at once (see `ParallelProcessing`).
+    public var processingSessions = 1
     /// Stop once more than this share of the messages staged so far were rejected as not
     /// JSON (nil: only warn). See `RejectGuard`.
     public var maxRejectRatio: Double?

@@ -15,13 +15,14 @@ public final class QueueLoader: Sendable {
     let observer: (any LoadObserver)?
 
     private let inFlight = InFlightMessages()
+    private let receiverPool: ReceiverPool
     private let rejectGuard: RejectGuard
     private let stopping = Mutex(false)
     private let remaining: Mutex<Int?>
     private let receiving = Mutex<Task<Void, Never>?>(nil)
     private let fatal = Mutex<(any Error)?>(nil)
-    /// The final process_raw_logins run, or why it failed.
-    private let finalRun = Mutex<Result<ProcessingRun, any Error>?>(nil)
+    /// The final process_raw_logins runs (one per processing session), or why one failed.
+    private let finalRuns = Mutex<Result<[ProcessingRun], any Error>?>(nil)
 
     public init(queue: any MessageQueue, database: StagingDatabase, settings: LoadSettings,
                 statistics: LoadStatistics = LoadStatistics(), logger: Logger, observer: (any LoadObserver)? = nil) {
@@ -33,7 +34,11 @@ public final class QueueLoader: Sendable {
         self.logger = logger
         self.remaining = Mutex(settings.maxMessages)
         self.rejectGuard = RejectGuard(maxRatio: settings.maxRejectRatio)
+        self.receiverPool = ReceiverPool(target: settings.receivers, maxHeld: settings.maxHeld ?? 5 * settings.batchSize + 10 * settings.receivers)
     }
+
+    /// Receivers running now (with `--receivers auto`, what the controller last chose).
+    public var receiversRunning: Int { receiverPool.running }
 
     /// Stops receiving; what was received is still staged and deleted, or released if it
     /// cannot be. `run` then returns.
@@ -72,7 +77,7 @@ public final class QueueLoader: Sendable {
     /// Runs until the queue is drained (drain mode), `maxMessages` is reached, or
     /// `requestShutdown` is called. Returns the process_raw_logins runs (their run-log rows):
     /// those that ran while loading (`processAfter`, the follow-mode timer), then the
-    /// final one.
+    /// final ones (one per `processingSessions`).
     public func run() async throws -> [ProcessingRun] {
         // Received messages wait here for their write batch (receivers pause while two
         // batches' worth wait); committed ones wait in 10-message deletes for the deleters
@@ -102,13 +107,7 @@ public final class QueueLoader: Sendable {
                 }
                 try await withThrowingTaskGroup(of: Void.self) { pipeline in
                     let receivers = Task {
-                        await withTaskGroup(of: Void.self) { group in
-                            for index in 0..<self.settings.receivers {
-                                group.addTask(executorPreference: self.queue.taskExecutor) {
-                                    await self.receiveLoop(index, into: inbox)
-                                }
-                            }
-                        }
+                        await self.runReceivers(into: inbox)
                         inbox.finish()
                     }
                     receiving.withLock { $0 = receivers }
@@ -123,10 +122,11 @@ public final class QueueLoader: Sendable {
                         background?.finish()
                         self.statistics.enter(.processing)
                         do {
-                            let run = try await self.database.processRawLogins()
-                            self.finalRun.withLock { $0 = .success(run) }
+                            let runs = try await ParallelProcessing.run(on: self.database,
+                                                                        sessions: self.settings.processingSessions)
+                            self.finalRuns.withLock { $0 = .success(runs) }
                         } catch {
-                            self.finalRun.withLock { $0 = .failure(error) }
+                            self.finalRuns.withLock { $0 = .failure(error) }
                         }
                     }
                     for _ in 0..<settings.deleters {
@@ -145,11 +145,58 @@ public final class QueueLoader: Sendable {
         // The writer task made the final run (it always does when processing and no
         // fatal error stopped the load, and a fatal error was thrown just above).
         var runs = background?.runs ?? []
-        if let final = finalRun.withLock({ $0 }) { runs.append(try final.get()) }
+        if let final = finalRuns.withLock({ $0 }) { runs += try final.get() }
         return runs
     }
 
     // MARK: - Receiving
+
+    private enum ReceiverEvent: Sendable { case ended, tick }
+
+    /// Runs the receivers: `settings.receivers` of them, or with `maxReceivers` as many as
+    /// the `ReceiverController` decides every `receiverInterval` (receivers it no longer
+    /// wants end after their current receive). Returns once every receiver has ended.
+    private func runReceivers(into inbox: BoundedQueue<IncomingMessage>) async {
+        var controller = settings.maxReceivers.map {
+            ReceiverController(minimum: 1, maximum: $0, initial: settings.receivers)
+        } ?? .fixed(settings.receivers)
+        let pool = receiverPool
+        pool.setTarget(controller.target)
+        await withTaskGroup(of: ReceiverEvent.self) { group in
+            let adaptive = controller.minimum < controller.maximum
+            let interval = settings.receiverInterval
+            var started = 0
+            var lastLook = ContinuousClock.now
+            var next: ReceiverEvent? = .tick  // the first pass starts the receivers
+            while let event = next {
+                if pool.isFinished {
+                    group.cancelAll()  // the next tick
+                } else if event == .tick, !isStopping, !Task.isCancelled {
+                    if started > 0 {
+                        let now = ContinuousClock.now
+                        let seen = pool.takeObservation(seconds: (now - lastLook) / .seconds(1))
+                        lastLook = now
+                        let before = controller.target
+                        controller.observe(seen)
+                        if controller.target != before {
+                            logger.debug("receivers \(before) -> \(controller.target) (\(controller.reason.rawValue): \(seen.receives) receives, \(seen.messages) messages, \(seen.emptyReceives) empty, \(seen.failedReceives) failed, \(seen.blocked) blocked)")
+                        }
+                        pool.setTarget(controller.target)
+                    }
+                    while pool.claimStart() {
+                        let index = started
+                        started += 1
+                        group.addTask(executorPreference: queue.taskExecutor) {
+                            await self.receiveLoop(index, into: inbox, pool: pool)
+                            return .ended
+                        }
+                    }
+                    if adaptive { group.addTask { try? await Task.sleep(for: interval); return .tick } }
+                }
+                next = await group.next()
+            }
+        }
+    }
 
     /// How many messages this receiver may still take (`maxMessages`).
     private func reserve(_ wanted: Int) -> Int {
@@ -166,12 +213,28 @@ public final class QueueLoader: Sendable {
         remaining.withLock { left in if let available = left { left = available + unused } }
     }
 
-    private func receiveLoop(_ index: Int, into inbox: BoundedQueue<IncomingMessage>) async {
+    /// One receiver: receives until drained, `maxMessages`, shutdown, or the pool has one
+    /// too many (then it ends between receives, taking nothing with it).
+    private func receiveLoop(_ index: Int, into inbox: BoundedQueue<IncomingMessage>, pool: ReceiverPool) async {
+        if await receiveUntilDone(index, into: inbox, pool: pool) { _ = pool.ended() }
+    }
+
+    /// Returns true if the receiver ended for good, false if it retired as one too many.
+    private func receiveUntilDone(_ index: Int, into inbox: BoundedQueue<IncomingMessage>, pool: ReceiverPool) async -> Bool {
         var failingSince: ContinuousClock.Instant?
         var backoff = Duration.milliseconds(250)
         while !isStopping, !Task.isCancelled {
+            if pool.retireIfSurplus() { return false }
+            // The messages held stay within their bound (the writer or the deletes are behind).
+            guard pool.startReceive(wanted: 10, held: inFlight.count) else {
+                try? await Task.sleep(for: .milliseconds(20))
+                continue
+            }
             let wanted = reserve(10)
-            guard wanted > 0 else { return }
+            guard wanted > 0 else {
+                pool.failed(sent: false)
+                return true
+            }
             let messages: [IncomingMessage]
             // SQS starts a message's visibility timeout when it hands the message out, which is after this
             // request left and before its answer arrived here: counting from now never overestimates how
@@ -194,9 +257,11 @@ public final class QueueLoader: Sendable {
                 }
                 failingSince = nil
                 backoff = .milliseconds(250)
+                pool.answered(asked: wanted, got: messages.count)
             } catch {
+                pool.failed(sent: !(Task.isCancelled || isStopping))
                 giveBack(wanted)
-                if Task.isCancelled || isStopping { return }
+                if Task.isCancelled || isStopping { return true }
                 let retryable = (error as? QueueError)?.retryable ?? true
                 if failingSince == nil || !retryable {
                     logger.warning("receiver \(index): \(error)\(retryable ? "; retrying" : "")")
@@ -207,7 +272,7 @@ public final class QueueLoader: Sendable {
                 failingSince = since
                 if !retryable || (settings.mode == .drain && ContinuousClock.now - since > settings.giveUpAfter) {
                     failFatally(LoadError.queueUnavailable(String(describing: error)))
-                    return
+                    return true
                 }
                 try? await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(10))
@@ -219,7 +284,7 @@ public final class QueueLoader: Sendable {
                 // A FIFO queue withholds a message group while any of its messages is in flight:
                 // an empty answer means "drained" only if none of ours was in flight when the
                 // receive was sent (nor is now).
-                if inFlightWhenSent == 0 && inFlight.count == 0 { return }
+                if inFlightWhenSent == 0 && inFlight.count == 0 { return true }
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
@@ -227,8 +292,9 @@ public final class QueueLoader: Sendable {
             statistics.update { $0.received += messages.count }
             // Handed over even if shutdown began meanwhile (send ignores cancellation):
             // the writer stages or releases them.
-            await inbox.send(contentsOf: messages)
+            if await inbox.send(contentsOf: messages) { pool.blocked() }
         }
+        return true
     }
 
     // MARK: - Writing
