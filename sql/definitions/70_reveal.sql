@@ -159,9 +159,11 @@ BEGIN
   IF v_xmin IS NULL THEN
     RETURN false;
   END IF;
-  -- the 64-bit id of the inserting transaction (same epoch, or the one before)
+  -- the 64-bit id of the inserting transaction: in the current epoch, or the one before if
+  -- that puts it more than 2^31 ahead of ours (a subtransaction of ours may be a little ahead;
+  -- pg_xact_status says 'in progress' for our own transaction and its subtransactions)
   v_full := (v_current >> 32 << 32) | v_xmin;
-  IF v_full > v_current THEN
+  IF v_full > v_current + 2147483648 THEN
     v_full := v_full - 4294967296;
   END IF;
   RETURN pg_xact_status(v_full::text::xid8) = 'committed';
@@ -184,7 +186,7 @@ DECLARE
 BEGIN
   IF NOT loginvault.committed_reveal(audit_id, 'user_login', revealed_login.login_id, NULL) THEN
     RAISE EXCEPTION 'reveal: no committed audit row % for login %', audit_id, revealed_login.login_id
-      USING ERRCODE = 'insufficient_privilege', HINT = 'Use CALL reveal_login(login_id, reason, NULL, NULL, NULL, NULL) outside a transaction block.';
+      USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Use CALL reveal_login(login_id, reason, NULL, NULL, NULL, NULL) outside a transaction block.';
   END IF;
   SELECT u.message_id, o.key_id INTO v_message_id, v_key_id
     FROM public.user_logins u JOIN loginvault.user_login_originals o ON o.login_id = u.login_id
@@ -217,7 +219,7 @@ DECLARE
 BEGIN
   IF NOT loginvault.committed_reveal(audit_id, 'rejected_login', NULL, revealed_rejected.message_id) THEN
     RAISE EXCEPTION 'reveal: no committed audit row % for rejected message %', audit_id, quote_literal(revealed_rejected.message_id)
-      USING ERRCODE = 'insufficient_privilege', HINT = 'Use CALL reveal_rejected(message_id, reason, NULL, NULL, NULL) outside a transaction block.';
+      USING ERRCODE = 'object_not_in_prerequisite_state', HINT = 'Use CALL reveal_rejected(message_id, reason, NULL, NULL, NULL) outside a transaction block.';
   END IF;
   SELECT r.reason, r.key_id INTO v_reason, v_key_id FROM public.rejected_logins r WHERE r.message_id = revealed_rejected.message_id;
   IF v_reason IS NULL THEN

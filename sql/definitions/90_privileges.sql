@@ -93,6 +93,8 @@ GRANT SELECT ON public.rejected_logins, loginvault.user_login_originals TO login
 -- Reveals go through the procedures (70_reveal.sql): audit committed first,
 -- reason required, hash-chained. reveal_user_login / reveal_rejected_login
 -- are the owner's only (their audit row would roll back with the caller).
+REVOKE EXECUTE ON FUNCTION public.reveal_user_login(bigint), public.reveal_rejected_login(text)
+  FROM loginvault_pii_admin;  -- granted up to 0021
 GRANT EXECUTE ON PROCEDURE public.reveal_login(bigint, text), public.reveal_rejected(text, text)
   TO loginvault_pii_admin;
 GRANT EXECUTE ON FUNCTION loginvault.record_reveal(text, bigint, text, text),
