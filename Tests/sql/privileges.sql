@@ -126,6 +126,7 @@ SELECT 'loginvault_pii_admin', o, p FROM (VALUES
   ('loginvault.revealed_login(bigint, bigint, text, text)', 'EXECUTE'),
   ('loginvault.revealed_rejected(bigint, text, text, text)', 'EXECUTE'),
   ('loginvault.verify_reveal_audit()', 'EXECUTE'),
+  ('loginvault.session_private_key()', 'EXECUTE'),  -- reads only the caller's own temporary tables
   ('public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)', 'EXECUTE')) v(o, p)
 UNION ALL
 SELECT 't91_nobody', 'public', 'USAGE';           -- PostgreSQL 15's default for PUBLIC

@@ -139,6 +139,10 @@ BEGIN
     loginvault.data_key_passphrase(key_id),
     (SELECT loginvault.pgp_pub_decrypt(w.wrapped_key, private_key, coalesce(key_password, ''))
        FROM loginvault.wrapped_keys w WHERE w.key_id = originals_passphrase.key_id));
+EXCEPTION WHEN external_routine_invocation_exception THEN  -- pgcrypto: Wrong key or corrupt data
+  RAISE EXCEPTION 'reveal: the private key does not open key %: %', key_id, SQLERRM
+    USING ERRCODE = 'external_routine_invocation_exception',
+          HINT = 'Give the private key of the pair this row was encrypted to (loginvault.wrapped_keys.public_key_id), and its passphrase if it has one (--key-passphrase-file).';
 END
 $$;
 COMMENT ON FUNCTION loginvault.originals_passphrase(integer, bytea, text) IS

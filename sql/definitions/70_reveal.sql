@@ -19,8 +19,8 @@
 --   CREATE TEMP TABLE loginvault_key_password (password text);     -- only if the key has a passphrase
 --   \copy loginvault_key_password FROM 'passphrase.txt'
 -- `loginvault reveal` does exactly this (and drops the tables afterwards).
--- The key is read inside one statement and handed to generic-plan functions
--- ($n in every plan, never a constant).
+-- session_private_key() reads the key from those tables and hands it on as
+-- a value to generic-plan functions ($n in every plan, never a constant).
 --
 -- The audit (loginvault.reveal_audit) is a hash chain: a trigger gives each
 -- new row the next chain_seq, its predecessor's row_hash as prev_hash and
@@ -238,9 +238,29 @@ $$;
 COMMENT ON FUNCTION loginvault.revealed_rejected(bigint, text, text, text) IS
   'Part of reveal_rejected: the quarantined body of one message, for a committed audit row of this role (private key: public-key mode).';
 
+-- session_private_key(): the private key (and its passphrase) this session
+-- copied into its temporary tables, or NULLs (symmetric mode). SECURITY
+-- INVOKER: it reads only the caller's own temporary tables. The key is read
+-- by EXECUTE (the tables need not exist) and handed on as a value, never
+-- placed in the text or a plan of any statement.
+CREATE OR REPLACE FUNCTION loginvault.session_private_key(OUT armored_key text, OUT key_password text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+  IF pg_catalog.to_regclass('pg_temp.loginvault_private_key') IS NOT NULL THEN
+    EXECUTE 'SELECT pg_catalog.string_agg(k.line, E''\n'' ORDER BY k.ctid) FROM pg_temp.loginvault_private_key k' INTO armored_key;
+  END IF;
+  IF pg_catalog.to_regclass('pg_temp.loginvault_key_password') IS NOT NULL THEN
+    EXECUTE 'SELECT p.password FROM pg_temp.loginvault_key_password p LIMIT 1' INTO key_password;
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION loginvault.session_private_key() IS
+  'Part of reveal_login / reveal_rejected: the armored private key and passphrase this session COPYed into pg_temp.loginvault_private_key (one line per row) and pg_temp.loginvault_key_password, or NULLs.';
+
 -- The procedures. SECURITY INVOKER (a procedure that COMMITs cannot be
--- SECURITY DEFINER); everything is schema-qualified. The private key, if
--- any, is read from the caller's temporary tables inside one statement.
+-- SECURITY DEFINER); everything is schema-qualified.
 CREATE OR REPLACE PROCEDURE public.reveal_login(login_id bigint, reason text,
   OUT message_id text, OUT ip text, OUT device_id text, OUT audit_id bigint)
 LANGUAGE plpgsql
@@ -248,19 +268,9 @@ AS $$
 BEGIN
   audit_id := loginvault.record_reveal('user_login', reveal_login.login_id, NULL, reveal_login.reason);
   COMMIT;  -- the audit row is durable before anything is decrypted
-  IF pg_catalog.to_regclass('pg_temp.loginvault_private_key') IS NULL THEN
-    SELECT r.message_id, r.ip, r.device_id INTO message_id, ip, device_id
-      FROM loginvault.revealed_login(audit_id, reveal_login.login_id, NULL, NULL) r;
-  ELSIF pg_catalog.to_regclass('pg_temp.loginvault_key_password') IS NULL THEN
-    EXECUTE 'SELECT r.message_id, r.ip, r.device_id FROM loginvault.revealed_login($1, $2,
-               (SELECT pg_catalog.string_agg(k.line, E''\n'' ORDER BY k.ctid) FROM pg_temp.loginvault_private_key k), NULL) r'
-      INTO message_id, ip, device_id USING audit_id, reveal_login.login_id;
-  ELSE
-    EXECUTE 'SELECT r.message_id, r.ip, r.device_id FROM loginvault.revealed_login($1, $2,
-               (SELECT pg_catalog.string_agg(k.line, E''\n'' ORDER BY k.ctid) FROM pg_temp.loginvault_private_key k),
-               (SELECT p.password FROM pg_temp.loginvault_key_password p)) r'
-      INTO message_id, ip, device_id USING audit_id, reveal_login.login_id;
-  END IF;
+  SELECT r.message_id, r.ip, r.device_id INTO message_id, ip, device_id
+    FROM loginvault.session_private_key() k,
+         LATERAL loginvault.revealed_login(audit_id, reveal_login.login_id, k.armored_key, k.key_password) r;
 END
 $$;
 COMMENT ON PROCEDURE public.reveal_login(bigint, text) IS
@@ -273,19 +283,9 @@ AS $$
 BEGIN
   audit_id := loginvault.record_reveal('rejected_login', NULL, reveal_rejected.message_id, reveal_rejected.reason);
   COMMIT;  -- the audit row is durable before anything is decrypted
-  IF pg_catalog.to_regclass('pg_temp.loginvault_private_key') IS NULL THEN
-    SELECT r.rejected_for, r.body INTO rejected_for, body
-      FROM loginvault.revealed_rejected(audit_id, reveal_rejected.message_id, NULL, NULL) r;
-  ELSIF pg_catalog.to_regclass('pg_temp.loginvault_key_password') IS NULL THEN
-    EXECUTE 'SELECT r.rejected_for, r.body FROM loginvault.revealed_rejected($1, $2,
-               (SELECT pg_catalog.string_agg(k.line, E''\n'' ORDER BY k.ctid) FROM pg_temp.loginvault_private_key k), NULL) r'
-      INTO rejected_for, body USING audit_id, reveal_rejected.message_id;
-  ELSE
-    EXECUTE 'SELECT r.rejected_for, r.body FROM loginvault.revealed_rejected($1, $2,
-               (SELECT pg_catalog.string_agg(k.line, E''\n'' ORDER BY k.ctid) FROM pg_temp.loginvault_private_key k),
-               (SELECT p.password FROM pg_temp.loginvault_key_password p)) r'
-      INTO rejected_for, body USING audit_id, reveal_rejected.message_id;
-  END IF;
+  SELECT r.rejected_for, r.body INTO rejected_for, body
+    FROM loginvault.session_private_key() k,
+         LATERAL loginvault.revealed_rejected(audit_id, reveal_rejected.message_id, k.armored_key, k.key_password) r;
 END
 $$;
 COMMENT ON PROCEDURE public.reveal_rejected(text, text) IS

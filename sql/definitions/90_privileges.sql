@@ -100,6 +100,7 @@ GRANT EXECUTE ON PROCEDURE public.reveal_login(bigint, text), public.reveal_reje
 GRANT EXECUTE ON FUNCTION loginvault.record_reveal(text, bigint, text, text),
                           loginvault.revealed_login(bigint, bigint, text, text),
                           loginvault.revealed_rejected(bigint, text, text, text),
+                          loginvault.session_private_key(),
                           loginvault.verify_reveal_audit()
   TO loginvault_pii_admin;
 GRANT EXECUTE ON PROCEDURE public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)

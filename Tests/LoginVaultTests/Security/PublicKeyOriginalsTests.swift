@@ -113,6 +113,9 @@ struct PublicKeyOriginalsTests {
         let noKey = try LoginVaultExecutable.run(["reveal", "--login-id", "\(loginId)", "--reason", "ticket PK-1",
                                                   "--database", connectionString])
         #expect(noKey.status == 1 && noKey.stderr.contains("private key is needed"), "\(noKey.stderr)")
+        let noPassphrase = try LoginVaultExecutable.run(["reveal", "--login-id", "\(loginId)", "--reason", "ticket PK-1b",
+                                                         "--private-key-file", keys.privateKey.path, "--database", connectionString])
+        #expect(noPassphrase.status == 1 && noPassphrase.stderr.contains("does not open"), "\(noPassphrase.stderr)")
         let revealed = try LoginVaultExecutable.run(["reveal", "--login-id", "\(loginId)", "--reason", "ticket PK-2", "--json",
                                                      "--private-key-file", keys.privateKey.path,
                                                      "--key-passphrase-file", keys.passphraseFile.path,
@@ -148,7 +151,7 @@ struct PublicKeyOriginalsTests {
 
         // The audit: every CLI reveal (found or not) is a committed, chained row with its reason.
         let audit = try database.query("SELECT string_agg(reason, ',' ORDER BY chain_seq) FROM loginvault.reveal_audit WHERE reason LIKE 'ticket PK-%'")
-        #expect(audit.first?[0].string == "ticket PK-1,ticket PK-2,ticket PK-3,ticket PK-4")
+        #expect(audit.first?[0].string == "ticket PK-1,ticket PK-1b,ticket PK-2,ticket PK-3,ticket PK-4")
         #expect(try database.query("SELECT ok FROM loginvault.verify_reveal_audit()").first?[0].bool == true)
 
         // The dump and the restore into a fresh cluster.
