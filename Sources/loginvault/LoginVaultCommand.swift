@@ -26,7 +26,7 @@ struct LoginVaultCommand: AsyncParsableCommand {
             Shell completions: loginvault --generate-completion-script bash (or zsh, fish).
             """,
         version: BuildInfo.versionLine,
-        subcommands: [MigrateCommand.self, LoadCommand.self, CheckCommand.self, StatusCommand.self, RequeueCommand.self, RevealCommand.self,
+        subcommands: [MigrateCommand.self, LoadCommand.self, CheckCommand.self, StatusCommand.self, RequeueCommand.self, RevealCommand.self, UsePublicKeyCommand.self,
                       VersionCommand.self]
     )
 }

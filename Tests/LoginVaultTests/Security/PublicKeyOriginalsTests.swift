@@ -83,7 +83,10 @@ struct PublicKeyOriginalsTests {
         let logStart = try Data(contentsOf: cluster.logFile).count
 
         // The install-time choice, then the sample and a reject through the real path.
-        try database.query("SELECT loginvault.use_public_key($1)", [.text(try String(contentsOf: keys.publicKey, encoding: .utf8))])
+        let refused = try LoginVaultExecutable.run(["use-public-key", "--key-file", keys.privateKey.path, "--database", connectionString])
+        #expect(refused.status == 1 && refused.stderr.contains("PRIVATE key"), "a private key is refused before it is sent: \(refused.stderr)")
+        let chosen = try LoginVaultExecutable.run(["use-public-key", "--key-file", keys.publicKey.path, "--database", connectionString])
+        #expect(chosen.status == 0 && chosen.stdout.contains("originals are now encrypted to PGP key"), "\(chosen.stdout) \(chosen.stderr)")
         #expect(try database.query("SELECT count(*) FROM loginvault.keys WHERE purpose = 'data'").first?[0].int == 0,
                 "public-key mode keeps no data key")
         let load = try LoginVaultExecutable.run(["load", "--from-file", LoadFixture.samplePath,
