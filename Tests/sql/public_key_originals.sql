@@ -9,7 +9,7 @@
 \set sec2 `Tests/sql/support/test-key.sh :keydir-2 secret`
 BEGIN;
 SET LOCAL client_min_messages = warning;
-SELECT plan(18);
+SELECT plan(19);
 -- a fresh installation: nothing encrypted yet
 TRUNCATE user_logins, rejected_logins, raw_logins;
 
@@ -47,6 +47,9 @@ SELECT is(public.quarantine_raw_login('t95-q', '{"ip":"192.0.2.209"}', 'invalid_
 SELECT is((SELECT count(*)::int FROM loginvault.wrapped_keys), 2, 'gets its own wrapped key');
 SELECT is((SELECT loginvault.decrypt(r.body_encrypted, loginvault.originals_passphrase(r.key_id, loginvault.dearmor(:'sec'), NULL))
              FROM rejected_logins r WHERE r.message_id = 't95-q'), '{"ip":"192.0.2.209"}', 'which the private key opens');
+SELECT ok((SELECT bool_and(s.state = 'ok') AND count(*) FILTER (WHERE s.item = 'public key' AND s.value LIKE '% (public-key mode), 2 wrapped batch keys') = 1
+              FROM loginvault.status() s WHERE s.category = 'keys'),
+          'status: no data key is not a problem in public-key mode; it names the PGP key');
 SELECT throws_like($$CALL loginvault.rotate_data_key()$$, '%no data key to rotate%', 'there is no data key to rotate');
 
 -- key-pair rotation: a new pair encrypts from now on; the old rows stay under the old pair
