@@ -201,6 +201,15 @@ struct PublicKeyOriginalsTests {
         let ownReveal = try stolen.query("SELECT count(*) FROM user_logins u, reveal_user_login(u.login_id) r WHERE r.ip IS NOT NULL")
         #expect(ownReveal.first?[0].int == 0, "the restored database's own reveal recovers nothing")
 
+        // The batch keys themselves (unwrapped here, on the restored copy, whose log is not
+        // searched) never reached the production-logging cluster's log, in hex or otherwise.
+        let batchPassphrases = try stolen.query(
+            "SELECT loginvault.originals_passphrase(w.key_id, loginvault.dearmor($1), $2) FROM loginvault.wrapped_keys w",
+            [.text(try String(contentsOf: keys.privateKey, encoding: .utf8)), .text(Self.passphrase)]).rows.compactMap { $0[0].string }
+        #expect(batchPassphrases.count == batchKeys && batchPassphrases.allSatisfy { $0.count == 64 })
+        #expect(SamplePII.found(batchPassphrases + batchPassphrases.map { $0.uppercased() }, in: log).isEmpty,
+                "a batch key is in the server log")
+
         // With the private key, the restored copy does reveal.
         let withKey = try LoginVaultExecutable.run(["reveal", "--login-id", "\(loginId)", "--reason", "restore check", "--json",
                                                     "--private-key-file", "-", "--key-passphrase-file", keys.passphraseFile.path,
