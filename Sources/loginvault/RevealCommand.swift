@@ -16,12 +16,12 @@ struct RevealCommand: ParsableCommand {
             row, the reason), chained to the previous one by a hash, and only then decrypts: \
             no value is shown without a durable audit row. --reason is required.
 
-            Public-key mode (the installation encrypts originals to a PGP public key, \
-            SELECT loginvault.use_public_key(...)): give the private key with \
-            --private-key-file (a file, or - for standard input), never on the command line. \
-            It is sent to the server as COPY data into a temporary table of this session \
-            (COPY data is not written to the server log by log_statement), used inside one \
-            statement and dropped. If the key has a passphrase, --key-passphrase-file gives it \
+            Public-key mode (the installation encrypts originals to a PGP public key, chosen \
+            with loginvault use-public-key): give the private key with --private-key-file (a \
+            file, or - for standard input), never on the command line. It is sent to the \
+            server as COPY data into a temporary table of this session (COPY data is not \
+            written to the server log by log_statement, unlike SQL text and parameters), \
+            read by the decrypting function and dropped afterwards. If the key has a passphrase, --key-passphrase-file gives it \
             the same way. In the symmetric mode no key is needed.
 
             Exit codes: 0 shown; 1 error (connection, permission, wrong key, SQL); \
