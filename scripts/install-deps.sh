@@ -2,12 +2,13 @@
 # Installs what loginvault needs to build, test and run its local environment,
 # only what is missing, quietly. Safe to run again.
 # (prometheus: for promtool, which checks the /metrics output and the alert rules in the tests.)
+# (gnupg: gpg makes the PGP key pairs of the public-key originals tests and of make bench-sql.)
 set -euo pipefail
 
 # LOGINVAULT_DEPS=build: only what building needs (libpq-dev), as in the Dockerfile's build stage.
 need_apt=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-packages=(postgresql postgresql-contrib libpq-dev postgresql-15-pgtap postgresql-15-cron libtap-parser-sourcehandler-pgtap-perl prometheus)
+packages=(postgresql postgresql-contrib libpq-dev postgresql-15-pgtap postgresql-15-cron libtap-parser-sourcehandler-pgtap-perl prometheus gnupg)
 [ "${LOGINVAULT_DEPS:-}" = build ] && packages=(libpq-dev)
 for pkg in "${packages[@]}"; do
   have_pkg "$pkg" || need_apt+=("$pkg")

@@ -4,9 +4,10 @@
 #
 #   * the Swift suites: the hostile corpus through the real path (moto -> load ->
 #     user_logins / rejected_logins), no plaintext at rest (pg_dump), secrets absent
-#     from ps / logs / pg_stat_activity / a log_statement=all server log, TLS verify-full;
+#     from ps / logs / pg_stat_activity / a log_statement=all server log, TLS verify-full,
+#     the public-key originals mode (a restored pg_dump decrypts nothing) and audited reveals;
 #   * the pgTAP security files: roles, reveal and its audit, the catalog-driven
-#     privilege matrix, masks that resist enumeration.
+#     privilege matrix, masks that resist enumeration, the public-key mode.
 #
 # Writes $LOGINVAULT_SECURITY_FIGURES (default .build/local/security/figures.json):
 #   {"hostile_cases": N, "security_checks_passed": N, "failed": [...], "breakdown": [...]}
@@ -24,7 +25,7 @@ export LOGINVAULT_REQUIRE_INTEGRATION=1 LOGINVAULT_SECURITY_FIGURES_DIR="$work/s
 status=0
 
 echo "== security suite: Swift (hostile corpus, plaintext at rest, secrets, TLS)"
-swift test --skip-build --filter 'HostileCorpusTests|PlaintextAtRestTests|SecretsTests|TransportTests' \
+swift test --skip-build --filter 'HostileCorpusTests|PlaintextAtRestTests|SecretsTests|TransportTests|PublicKeyOriginalsTests' \
   >"$work/swift.log" 2>&1 || status=1
 grep -E '^(✔|✘|􀟈|􁁛|􀢄) |passed after|failed after|recorded an issue' "$work/swift.log" | grep -Ev '^\[' | tail -20
 
@@ -35,7 +36,7 @@ PGOPTIONS="-c client_min_messages=warning" psql -qX -v ON_ERROR_STOP=1 \
 if "$bin/loginvault" migrate --database "dbname=$db" --migrations-dir sql/migrations --log-level warning >/dev/null \
    && psql -qX -d "$db" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pgtap' >/dev/null; then
   PGDATABASE=$db pg_prove --verbose --ext .sql Tests/sql/roles.sql Tests/sql/reveal.sql \
-    Tests/sql/privileges.sql Tests/sql/mask_enumeration.sql >"$work/pgtap.log" 2>&1 || status=1
+    Tests/sql/privileges.sql Tests/sql/mask_enumeration.sql Tests/sql/public_key_originals.sql >"$work/pgtap.log" 2>&1 || status=1
   grep -E '^(Tests/|Files=|Result:)|^# privilege matrix|^not ok' "$work/pgtap.log"
 else
   echo "could not prepare $db for pgTAP" >&2
@@ -64,7 +65,7 @@ for path in sorted(glob.glob(os.path.join(work, "swift", "*.json"))):
 # each cover many attempts, so its attempts are counted instead of its assertions.
 pgtap_log = open(os.path.join(work, "pgtap.log"), encoding="utf-8", errors="replace").read() \
     if os.path.exists(os.path.join(work, "pgtap.log")) else ""
-for name in ["roles", "reveal", "privileges", "mask_enumeration"]:
+for name in ["roles", "reveal", "privileges", "mask_enumeration", "public_key_originals"]:
     section = re.search(r"Tests/sql/%s\.sql \.*\s*\n(.*?)(?=\nTests/sql/|\nAll tests|\nTest Summary|\Z)" % name,
                         pgtap_log, re.S)
     text = section.group(1) if section else ""

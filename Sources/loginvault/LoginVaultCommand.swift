@@ -21,11 +21,12 @@ struct LoginVaultCommand: AsyncParsableCommand {
               loginvault load --queue login-queue
               loginvault load --from-file examples/login-queue-sample.json
               loginvault requeue --reason too_many_receives
+              loginvault reveal --login-id 42 --reason 'ticket SEC-1234'
 
             Shell completions: loginvault --generate-completion-script bash (or zsh, fish).
             """,
         version: BuildInfo.versionLine,
-        subcommands: [MigrateCommand.self, LoadCommand.self, CheckCommand.self, StatusCommand.self, RequeueCommand.self,
+        subcommands: [MigrateCommand.self, LoadCommand.self, CheckCommand.self, StatusCommand.self, RequeueCommand.self, RevealCommand.self, UsePublicKeyCommand.self,
                       VersionCommand.self]
     )
 }

@@ -119,8 +119,14 @@ UNION ALL
 SELECT 'loginvault_pii_admin', o, p FROM (VALUES
   ('public.rejected_logins', 'SELECT'),           -- the quarantine (bodies are ciphertext)
   ('loginvault.user_login_originals', 'SELECT'),  -- ciphertext only
-  ('public.reveal_user_login(bigint)', 'EXECUTE'),
-  ('public.reveal_rejected_login(text)', 'EXECUTE'),
+  -- the audited reveals (70_reveal.sql): the procedures and what they are made of
+  ('public.reveal_login(bigint, text)', 'EXECUTE'),
+  ('public.reveal_rejected(text, text)', 'EXECUTE'),
+  ('loginvault.record_reveal(text, bigint, text, text)', 'EXECUTE'),
+  ('loginvault.revealed_login(bigint, bigint, text, text)', 'EXECUTE'),
+  ('loginvault.revealed_rejected(bigint, text, text, text)', 'EXECUTE'),
+  ('loginvault.verify_reveal_audit()', 'EXECUTE'),
+  ('loginvault.session_private_key()', 'EXECUTE'),  -- reads only the caller's own temporary tables
   ('public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)', 'EXECUTE')) v(o, p)
 UNION ALL
 SELECT 't91_nobody', 'public', 'USAGE';           -- PostgreSQL 15's default for PUBLIC
@@ -167,9 +173,10 @@ SELECT o.kind, o.object, k.privilege,
                                                 FROM pg_proc p, unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i) WHERE p.oid = o.procid),
                                              coalesce((SELECT string_agg(format('NULL::%s AS a%s', t::regtype, i), ', ' ORDER BY i)
                                                 FROM pg_proc p, unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i) WHERE p.oid = o.procid), '1'))
+         -- (a procedure's OUT arguments take a NULL too: proallargtypes lists them)
          WHEN 'procedure EXECUTE' THEN format('CALL %s(%s)', (SELECT format('%I.%I', pronamespace::regnamespace, proname) FROM pg_proc WHERE oid = o.procid),
                                               (SELECT string_agg(format('NULL::%s', t::regtype), ', ' ORDER BY i)
-                                                 FROM pg_proc p, unnest(p.proargtypes::oid[]) WITH ORDINALITY u(t, i) WHERE p.oid = o.procid))
+                                                 FROM pg_proc p, unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY u(t, i) WHERE p.oid = o.procid))
          -- a composite type of the schema, else (pgcrypto's) a function without arguments
          WHEN 'schema USAGE' THEN coalesce(
                                     'SELECT NULL::' || o.object || '.'

@@ -1,7 +1,9 @@
--- reveal_user_login round-trips the originals and every call is audited.
--- Rolled back.
+-- reveal_user_login round-trips the originals and every call is audited
+-- (the owner's function; PII admins use CALL reveal_login, tested in
+-- Tests/LoginVaultTests/Security/PublicKeyOriginalsTests.swift, which commits).
+-- Every audit row is chained (chain_seq, prev_hash, row_hash). Rolled back.
 BEGIN;
-SELECT plan(9);
+SELECT plan(11);
 
 INSERT INTO raw_logins (message_id, body, sent_at) VALUES
   ('t60-1', '{"user_id":"u1","ip":" 2001:DB8::1 ","device_id":"123-45-6789"}', now()),
@@ -13,12 +15,10 @@ CREATE TEMP TABLE ids AS SELECT message_id, login_id FROM user_logins WHERE mess
 GRANT SELECT ON ids TO loginvault_pii_admin;
 CREATE TEMP TABLE audit_before AS SELECT coalesce(max(audit_id), 0) AS last FROM loginvault.reveal_audit;
 
-SET LOCAL ROLE loginvault_pii_admin;
 CREATE TEMP TABLE revealed AS
 SELECT i.message_id, r.ip, r.device_id FROM ids i CROSS JOIN LATERAL reveal_user_login(i.login_id) r;
 CREATE TEMP TABLE revealed_missing AS SELECT * FROM reveal_user_login(-1);
 CREATE TEMP TABLE revealed_reject AS SELECT * FROM reveal_rejected_login('t60-3');
-RESET ROLE;
 
 SELECT is((SELECT ip || '|' || device_id FROM revealed WHERE message_id = 't60-1'), ' 2001:DB8::1 |123-45-6789',
           'reveal returns the original ip and device id exactly as received');
@@ -40,6 +40,10 @@ SELECT ok((SELECT o.originals::text NOT LIKE '%123-45-6789%' AND loginvault.decr
                   = '{"ip": " 2001:DB8::1 ", "device_id": "123-45-6789"}'
              FROM loginvault.user_login_originals o JOIN user_logins u USING (login_id) WHERE u.message_id = 't60-1'),
           'the originals are one pgp message holding both values');
+
+SELECT ok((SELECT bool_and(row_hash IS NOT NULL AND chain_seq IS NOT NULL) FROM loginvault.reveal_audit, audit_before WHERE audit_id > last),
+          'every audit row is chained');
+SELECT ok((SELECT ok FROM loginvault.verify_reveal_audit()), 'the chain verifies');
 
 SELECT * FROM finish();
 ROLLBACK;

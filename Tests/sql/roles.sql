@@ -18,7 +18,7 @@ END $$;
 
 CREATE ROLE t50_nobody NOLOGIN;  -- a role with no grants: what PUBLIC can do
 
-SELECT plan(50);
+SELECT plan(58);
 
 INSERT INTO raw_logins (message_id, body) VALUES ('t50-1', '{"user_id":"u","ip":"1.2.3.4","device_id":"d"}');
 SELECT loginvault.process_login_batch(NULL, 1000000);
@@ -65,8 +65,19 @@ SELECT is(pg_temp.as_role('loginvault_pii_admin', 'SELECT * FROM user_logins'), 
 SELECT is(pg_temp.as_role('loginvault_pii_admin', 'SELECT * FROM loginvault.process_runs'), 'ok', 'pii_admin: reads the run log');
 SELECT is(pg_temp.as_role('loginvault_pii_admin', 'SELECT * FROM rejected_logins'), 'ok', 'pii_admin: reads the quarantine');
 SELECT is(pg_temp.as_role('loginvault_pii_admin', 'SELECT * FROM loginvault.user_login_originals'), 'ok', 'pii_admin: reads the encrypted originals');
-SELECT is(pg_temp.as_role('loginvault_pii_admin', $$SELECT * FROM reveal_user_login((SELECT login_id FROM user_logins WHERE message_id = 't50-1'))$$), 'ok', 'pii_admin: reveal_user_login');
-SELECT is(pg_temp.as_role('loginvault_pii_admin', $$SELECT * FROM reveal_rejected_login('t50-q')$$), 'ok', 'pii_admin: reveal_rejected_login');
+-- reveals go through CALL reveal_login / reveal_rejected (audit committed first, 70_reveal.sql);
+-- the functions whose audit row would roll back with the caller are the owner's only
+SELECT is(pg_temp.as_role('loginvault_pii_admin', $$SELECT * FROM reveal_user_login((SELECT login_id FROM user_logins WHERE message_id = 't50-1'))$$), '42501', 'pii_admin: not reveal_user_login (its audit could be rolled back)');
+SELECT is(pg_temp.as_role('loginvault_pii_admin', $$SELECT * FROM reveal_rejected_login('t50-q')$$), '42501', 'pii_admin: not reveal_rejected_login');
+SELECT is(pg_temp.as_role('loginvault_pii_admin', $$SELECT loginvault.record_reveal('user_login', (SELECT login_id FROM user_logins WHERE message_id = 't50-1'), NULL, 'ticket 50')$$), 'ok', 'pii_admin: writes an audit row (what the procedure does first)');
+SELECT is(pg_temp.as_role('loginvault_pii_admin', $$SELECT loginvault.record_reveal('user_login', 1, NULL, NULL)$$), '22023', 'pii_admin: a reveal without a reason is refused');
+SELECT is(pg_temp.as_role('loginvault_pii_admin', $$SELECT * FROM loginvault.revealed_login(loginvault.record_reveal('user_login', (SELECT login_id FROM user_logins WHERE message_id = 't50-1'), NULL, 'ticket 50'), (SELECT login_id FROM user_logins WHERE message_id = 't50-1'), NULL, NULL)$$),
+          '55000', 'pii_admin: an audit row of its own (uncommitted) transaction does not open the values');
+SELECT is(pg_temp.as_role('loginvault_pii_admin', $$SELECT * FROM loginvault.revealed_rejected(1, 't50-q', NULL, NULL)$$), '55000', 'pii_admin: nor does another row''s or no audit row');
+SELECT is(pg_temp.as_role('loginvault_pii_admin', $$INSERT INTO loginvault.reveal_audit (what, login_id, found) VALUES ('user_login', 1, true)$$), '42501', 'pii_admin: cannot write the audit log directly');
+SELECT is(pg_temp.as_role('loginvault_pii_admin', 'SELECT * FROM loginvault.wrapped_keys'), '42501', 'pii_admin: no wrapped keys');
+SELECT is(pg_temp.as_role('loginvault_pii_admin', $$SELECT loginvault.use_public_key('x')$$), '42501', 'pii_admin: cannot change the originals'' key');
+SELECT is(pg_temp.as_role('loginvault_pii_admin', 'SELECT ok FROM loginvault.verify_reveal_audit()'), 'ok', 'pii_admin: verifies the audit chain');
 SELECT is(pg_temp.as_role('loginvault_pii_admin', 'SELECT * FROM loginvault.keys'), '42501', 'pii_admin: no keys');
 SELECT is(pg_temp.as_role('loginvault_pii_admin', 'SELECT loginvault.current_data_key()'), '42501', 'pii_admin: no key functions');
 SELECT is(pg_temp.as_role('loginvault_pii_admin', 'SELECT * FROM raw_logins'), '42501', 'pii_admin: no staging');

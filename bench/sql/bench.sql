@@ -185,9 +185,42 @@ SELECT format('process_raw_logins(%s): %s batches, %s upserted, %s rejected', ba
        staged, extract(epoch FROM finished_at - started_at), (pg_temp.cpu_ns() - nullif(:'cpu0', '')::bigint) / 1e9
   FROM loginvault.process_runs ORDER BY run_id DESC LIMIT 1;
 
+-- 3b. The same procedure in the public-key originals mode (15_public_key.sql):
+-- per batch one random data key, wrapped once with pgp_pub_encrypt; the
+-- per-row cipher is the same pgp_sym_encrypt. Needs -v pub=<armored public
+-- key> (run.sh makes an RSA 2048 pair with gpg); the switch is install-time
+-- only, so the symmetric run's rows are removed first. Skipped without it.
+\if :{?pub}
+-- TRUNCATE (this database is the benchmark's own): new empty tables, as for
+-- the symmetric run. (DELETE would leave the symmetric run's dead rows to
+-- this run only; a VACUUM after it records the tables as empty, and the
+-- batch's probes then get plans for an empty user_logins, which turn
+-- quadratic as it fills: the run took minutes instead of seconds.)
+TRUNCATE public.user_logins, public.rejected_logins;
+SELECT loginvault.use_public_key(:'pub') IS NOT NULL AS public_key_mode \gset
+INSERT INTO public.raw_logins (message_id, body, sent_at, receive_count)
+SELECT message_id, body::jsonb, sent_at, receive_count FROM bench_source;
+VACUUM ANALYZE public.raw_logins;
+CHECKPOINT;
+SELECT pg_temp.cpu_ns() AS cpu0 \gset
+CALL public.process_raw_logins(:batch_size);
+INSERT INTO bench_results
+SELECT format('public-key mode: process_raw_logins(%s): %s batches, %s upserted, %s wrapped keys', batch_size, batches, upserted,
+              (SELECT count(*) FROM loginvault.wrapped_keys)),
+       staged, extract(epoch FROM finished_at - started_at), (pg_temp.cpu_ns() - nullif(:'cpu0', '')::bigint) / 1e9
+  FROM loginvault.process_runs ORDER BY run_id DESC LIMIT 1;
+DO $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+  PERFORM loginvault.wrap_key(encode(loginvault.gen_random_bytes(32), 'hex'), (SELECT max(public_key_id) FROM loginvault.public_keys))
+     FROM generate_series(1, 200);
+  INSERT INTO bench_results VALUES ('pgp_pub_encrypt of a batch key (RSA 2048), per call', 200, extract(epoch FROM clock_timestamp() - t0));
+END $$;
+\endif
+
 -- 4. What the pgp options cost per call (2,000 calls each).
 DO $$
-DECLARE t0 timestamptz; pass text := (loginvault.current_data_key()).passphrase;
+DECLARE t0 timestamptz; pass text := encode(loginvault.gen_random_bytes(32), 'hex');  -- (no data key left in public-key mode)
 BEGIN
   t0 := clock_timestamp();
   PERFORM loginvault_crypto.pgp_sym_encrypt('{"ip": "10.1.2.3", "device_id": "123-45-6789"}', pass) FROM generate_series(1, 2000);
@@ -227,6 +260,13 @@ SELECT round((SELECT cpu_seconds FROM bench_results WHERE step LIKE 'bare, stric
        round((SELECT (cpu_seconds - (SELECT cpu_seconds FROM bench_results WHERE step LIKE 'bare, strict%')) / rows * 1e6
                 FROM bench_results WHERE step LIKE 'process%'), 1)
        AS "procedure cpu beyond strict bare, us/row";
+
+\if :{?pub}
+SELECT round((SELECT seconds / rows * 1e6 FROM bench_results WHERE step LIKE 'process%'), 2) AS "symmetric mode: procedure us/row",
+       round((SELECT seconds / rows * 1e6 FROM bench_results WHERE step LIKE 'public-key mode%'), 2) AS "public-key mode: procedure us/row",
+       round((SELECT rows / seconds FROM bench_results WHERE step LIKE 'public-key mode%')
+           / (SELECT rows / seconds FROM bench_results WHERE step LIKE 'process%'), 2) AS "public-key / symmetric (rows/s)";
+\endif
 
 -- Leave the database as found.
 DELETE FROM public.user_logins WHERE message_id LIKE 'bench-%';

@@ -1,6 +1,8 @@
--- pgcrypto, wherever it is installed: the four of its functions loginvault
+-- pgcrypto, wherever it is installed: the functions loginvault
 -- calls, as wrappers of the same names in schema `loginvault`
--- (loginvault.gen_random_bytes, .hmac, .pgp_sym_encrypt, .pgp_sym_decrypt),
+-- (loginvault.gen_random_bytes, .hmac, .pgp_sym_encrypt, .pgp_sym_decrypt,
+-- and for the public-key mode (15_public_key.sql) .pgp_pub_encrypt,
+-- .pgp_pub_decrypt, .dearmor, .pgp_key_id),
 -- created here for the schema pgcrypto is in now.
 --
 -- Each wrapper's body is SQL-standard (RETURN ...): pgcrypto's function is
@@ -52,6 +54,14 @@ BEGIN
       LANGUAGE sql VOLATILE STRICT PARALLEL SAFE RETURN %1$I.pgp_sym_encrypt($1, $2, $3);
     CREATE OR REPLACE FUNCTION loginvault.pgp_sym_decrypt(bytea, text) RETURNS text
       LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN %1$I.pgp_sym_decrypt($1, $2);
+    CREATE OR REPLACE FUNCTION loginvault.pgp_pub_encrypt(text, bytea) RETURNS bytea
+      LANGUAGE sql VOLATILE STRICT PARALLEL SAFE RETURN %1$I.pgp_pub_encrypt($1, $2);
+    CREATE OR REPLACE FUNCTION loginvault.pgp_pub_decrypt(bytea, bytea, text) RETURNS text
+      LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN %1$I.pgp_pub_decrypt($1, $2, $3);
+    CREATE OR REPLACE FUNCTION loginvault.dearmor(text) RETURNS bytea
+      LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN %1$I.dearmor($1);
+    CREATE OR REPLACE FUNCTION loginvault.pgp_key_id(bytea) RETURNS text
+      LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN %1$I.pgp_key_id($1);
   $f$, installed_in);
 END
 $$;
@@ -59,3 +69,7 @@ COMMENT ON FUNCTION loginvault.gen_random_bytes(integer) IS 'pgcrypto''s gen_ran
 COMMENT ON FUNCTION loginvault.hmac(bytea, bytea, text) IS 'pgcrypto''s hmac, in the schema it is installed in (05_crypto.sql).';
 COMMENT ON FUNCTION loginvault.pgp_sym_encrypt(text, text, text) IS 'pgcrypto''s pgp_sym_encrypt, in the schema it is installed in (05_crypto.sql).';
 COMMENT ON FUNCTION loginvault.pgp_sym_decrypt(bytea, text) IS 'pgcrypto''s pgp_sym_decrypt, in the schema it is installed in (05_crypto.sql).';
+COMMENT ON FUNCTION loginvault.pgp_pub_encrypt(text, bytea) IS 'pgcrypto''s pgp_pub_encrypt, in the schema it is installed in (05_crypto.sql).';
+COMMENT ON FUNCTION loginvault.pgp_pub_decrypt(bytea, bytea, text) IS 'pgcrypto''s pgp_pub_decrypt, in the schema it is installed in (05_crypto.sql).';
+COMMENT ON FUNCTION loginvault.dearmor(text) IS 'pgcrypto''s dearmor, in the schema it is installed in (05_crypto.sql).';
+COMMENT ON FUNCTION loginvault.pgp_key_id(bytea) IS 'pgcrypto''s pgp_key_id, in the schema it is installed in (05_crypto.sql).';

@@ -12,7 +12,9 @@
 --         one, forever (changing it would change every mask).
 --   data  the pgp_sym_encrypt key of the encrypted originals and the
 --         quarantined bodies; the newest one encrypts, older ones stay while a
---         row references them (rotation: 80_rotation.sql).
+--         row references them (rotation: 80_rotation.sql). In the public-key
+--         mode there is none: each batch's key is stored only wrapped under a
+--         PGP public key (15_public_key.sql).
 
 
 -- The current keys, as the masking and encryption code uses them. The data

@@ -101,6 +101,7 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   v_key_id integer;
+  v_public_key_id integer;
   stored integer;
   derived text;
 BEGIN
@@ -121,14 +122,28 @@ BEGIN
     RETURN false;
   END IF;
   -- The key: data_key_for_writing (no purge can delete it before this
-  -- transaction ends: 10_keys.sql); its passphrase read inside the statement.
-  v_key_id := loginvault.data_key_for_writing();
-  INSERT INTO public.rejected_logins AS r (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
-  VALUES (quarantine_raw_login.message_id, reason, quarantine_raw_login.sent_at,
-          quarantine_raw_login.receive_count, v_key_id,
-          loginvault.encrypt(coalesce(body, ''), (SELECT loginvault.data_key_passphrase(v_key_id))))
-  ON CONFLICT ON CONSTRAINT rejected_logins_message_id_key DO NOTHING;
-  GET DIAGNOSTICS stored = ROW_COUNT;
+  -- transaction ends: 10_keys.sql), or in public-key mode a new random key
+  -- for this message, wrapped in the same statement (15_public_key.sql); its
+  -- passphrase exists only inside the statement.
+  SELECT k.key_id, k.public_key_id INTO v_key_id, v_public_key_id FROM loginvault.originals_key_for_writing() k;
+  WITH message_key AS MATERIALIZED (
+    SELECT loginvault.new_batch_passphrase(v_key_id, v_public_key_id) AS passphrase
+  ),
+  stored_reject AS (
+    INSERT INTO public.rejected_logins AS r (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
+    VALUES (quarantine_raw_login.message_id, reason, quarantine_raw_login.sent_at,
+            quarantine_raw_login.receive_count, v_key_id,
+            loginvault.encrypt(coalesce(body, ''), (SELECT k.passphrase FROM message_key k)))
+    ON CONFLICT ON CONSTRAINT rejected_logins_message_id_key DO NOTHING
+    RETURNING 1
+  ),
+  wrapped AS (
+    INSERT INTO loginvault.wrapped_keys (key_id, public_key_id, wrapped_key)
+    SELECT v_key_id, v_public_key_id, loginvault.wrap_key(k.passphrase, v_public_key_id)
+      FROM message_key k
+     WHERE v_public_key_id IS NOT NULL AND EXISTS (SELECT FROM stored_reject)
+  )
+  SELECT count(*) INTO stored FROM stored_reject;
   IF stored = 1 THEN
     -- This transaction's rejects by reason, for the loader's metrics (header).
     PERFORM pg_catalog.set_config('loginvault.rejected_reasons',

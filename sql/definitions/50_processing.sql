@@ -55,8 +55,10 @@
 --     scalar subquery (an InitPlan, evaluated once), so that no plan holds a
 --     key as a constant (a plpgsql variable would be one in a custom plan,
 --     and auto_explain would print it); the data key's key_id comes from
---     data_key_for_writing() (10_keys.sql), which keeps a purge from deleting
---     that key before the batch commits;
+--     originals_key_for_writing() (15_public_key.sql: data_key_for_writing(),
+--     10_keys.sql, which keeps a purge from deleting that key before the
+--     batch commits; or, in public-key mode, a new batch key generated and
+--     wrapped in the statement, the batch_key and wrapped CTEs);
 --   * new logins are a plain INSERT, not INSERT ... ON CONFLICT: one index
 --     probe per row finds the (rare) message ids already in user_logins (and
 --     one the ids already in rejected_logins), and those are skipped.
@@ -172,13 +174,14 @@ SET work_mem = '64MB'
 AS $$
 DECLARE
   v_key_id     integer;
+  v_public_key_id integer;  -- public-key mode: the key the batch's data key is wrapped with (15_public_key.sql)
   -- login_id's identity sequence: new logins get their id in the batch, so
   -- that both tables are written from the same rows with the same key.
   v_login_seq  regclass := pg_get_serial_sequence('public.user_logins', 'login_id')::regclass;
   -- The batch's new rejects by reason ({"missing_user_id": 2}); NULL when none.
   v_reasons    jsonb;
 BEGIN
-  v_key_id := loginvault.data_key_for_writing();
+  SELECT k.key_id, k.public_key_id INTO v_key_id, v_public_key_id FROM loginvault.originals_key_for_writing() k;
   IF loginvault.mask_key() IS NULL THEN
     RAISE EXCEPTION 'loginvault keys are missing' USING HINT = 'Run the migrations again, or loginvault.install_keys().';
   END IF;
@@ -285,10 +288,23 @@ BEGIN
       OFFSET 0
       ) m
   ),
+  batch_key AS MATERIALIZED (
+    -- The passphrase of the batch: the data key's, or in public-key mode a
+    -- fresh random key that exists only inside this statement and is stored
+    -- only wrapped (15_public_key.sql), when the batch writes anything.
+    SELECT loginvault.new_batch_passphrase(v_key_id, v_public_key_id) AS passphrase
+  ),
+  wrapped AS (
+    INSERT INTO loginvault.wrapped_keys (key_id, public_key_id, wrapped_key)
+    SELECT v_key_id, v_public_key_id, loginvault.wrap_key(k.passphrase, v_public_key_id)
+      FROM batch_key k
+     WHERE v_public_key_id IS NOT NULL
+       AND EXISTS (SELECT FROM batch b WHERE b.new_login_id IS NOT NULL OR (b.reason IS NOT NULL AND NOT b.known))
+  ),
   quarantined AS (
     INSERT INTO public.rejected_logins (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
     SELECT b.message_id, b.reason, b.sent_at, b.receive_count, v_key_id,
-           loginvault.encrypt(b.body::text, (SELECT loginvault.data_key_passphrase(v_key_id)))
+           loginvault.encrypt(b.body::text, (SELECT k.passphrase FROM batch_key k))
       FROM batch b
      WHERE b.reason IS NOT NULL AND NOT b.known
     ON CONFLICT (message_id) DO NOTHING
@@ -307,7 +323,7 @@ BEGIN
     -- encryption call per row instead of two.
     INSERT INTO loginvault.user_login_originals (login_id, key_id, originals)
     SELECT b.new_login_id, v_key_id,
-           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), (SELECT loginvault.data_key_passphrase(v_key_id)))
+           loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), (SELECT k.passphrase FROM batch_key k))
       FROM batch b
      WHERE b.new_login_id IS NOT NULL
   )

@@ -3,8 +3,8 @@
 -- The originals (ip and device id as received) are encrypted together in one
 -- pgp message per login, keyed by login_id, in their own table
 -- (sql/migrations/0005, 0017): analysts can SELECT * from user_logins without
--- ever touching ciphertext, and no one reads plaintext except through
--- reveal_user_login() (70_reveal.sql), which is audited.
+-- ever touching ciphertext, and no one reads plaintext except through the
+-- audited reveals (70_reveal.sql).
 --
 -- No foreign key, on purpose: a row-level foreign key check costs two
 -- trigger calls per inserted row. Instead process_login_batch writes both

@@ -52,6 +52,11 @@ BEGIN
     RAISE EXCEPTION 'requeue_rejected: reason is required'
       USING HINT = 'Name a reason code, e.g. CALL requeue_rejected(reason => ''too_many_receives''); SELECT reason, count(*) FROM rejected_logins GROUP BY 1 lists them.';
   END IF;
+  IF EXISTS (SELECT FROM loginvault.wrapped_keys w JOIN public.rejected_logins r ON r.key_id = w.key_id
+              WHERE r.reason = requeue_rejected.reason) THEN
+    RAISE EXCEPTION 'requeue_rejected: these bodies are encrypted to a PGP public key (public-key mode); the database cannot decrypt them'
+      USING HINT = 'Reveal them with loginvault reveal --message-id and the private key, and send them again.';
+  END IF;
   IF max_messages IS NOT NULL AND max_messages < 1 THEN
     RAISE EXCEPTION 'requeue_rejected: max_messages must be a positive integer, got %', max_messages;
   END IF;

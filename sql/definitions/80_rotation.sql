@@ -34,6 +34,10 @@ BEGIN
   IF key_bytes IS NOT NULL AND octet_length(key_bytes) < 32 THEN
     RAISE EXCEPTION 'add_data_key: a data key must be at least 32 bytes';
   END IF;
+  IF loginvault.public_key_mode() THEN  -- 15_public_key.sql: no data key to rotate
+    RAISE EXCEPTION 'add_data_key: this installation encrypts originals to a PGP public key; there is no data key to rotate'
+      USING HINT = 'Rotate the key pair with SELECT loginvault.use_public_key(''<new armored public key>'').';
+  END IF;
   UPDATE loginvault.keys k SET retired_at = now() WHERE k.purpose = 'data' AND k.retired_at IS NULL;
   INSERT INTO loginvault.keys (purpose, key_bytes)
   VALUES ('data', coalesce(add_data_key.key_bytes, loginvault.gen_random_bytes(32)))

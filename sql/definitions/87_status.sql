@@ -81,7 +81,11 @@ BEGIN
   RETURN QUERY SELECT 'keys', 'data keys', v_keys::text
       || CASE WHEN v_key_at IS NULL THEN '' ELSE ' (ids ' || v_key_ids || '), oldest created '
               || to_char(v_key_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END,
-    CASE WHEN v_keys = 0 THEN 'attention' ELSE 'ok' END;
+    CASE WHEN v_keys = 0 AND NOT loginvault.public_key_mode() THEN 'attention' ELSE 'ok' END;
+  -- Public-key mode (15_public_key.sql): no data key, by design; the PGP key in use.
+  RETURN QUERY SELECT 'keys', 'public key', p.pgp_key_id || ' (public-key mode), '
+      || (SELECT count(*) FROM loginvault.wrapped_keys) || ' wrapped batch keys', 'ok'
+    FROM loginvault.public_keys p WHERE p.retired_at IS NULL;
 
   -- The SQL knows only what was applied; `loginvault status` compares the
   -- latest version with the files it ships (`loginvault migrate status` for drift).

@@ -45,6 +45,7 @@ REVOKE ALL ON FUNCTION public.stage_incoming_logins(integer),
                        public.reveal_user_login(bigint),
                        public.reveal_rejected_login(text)
   FROM PUBLIC;
+REVOKE ALL ON PROCEDURE public.reveal_login(bigint, text), public.reveal_rejected(text, text) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE public.process_raw_logins(integer),
                         public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)
   FROM PUBLIC;
@@ -86,10 +87,21 @@ GRANT EXECUTE ON FUNCTION loginvault.status(interval), loginvault.staging_backlo
 
 -- The PII admin (also a member of loginvault_analyst, see 0002): the
 -- quarantine (bodies are ciphertext), the encrypted originals, the two
--- audited reveal functions, the only way to plaintext, and the audited
+-- audited reveal procedures, the only way to plaintext, and the audited
 -- requeue of quarantined messages (75_requeue.sql).
 GRANT SELECT ON public.rejected_logins, loginvault.user_login_originals TO loginvault_pii_admin;
-GRANT EXECUTE ON FUNCTION public.reveal_user_login(bigint), public.reveal_rejected_login(text)
+-- Reveals go through the procedures (70_reveal.sql): audit committed first,
+-- reason required, hash-chained. reveal_user_login / reveal_rejected_login
+-- are the owner's only (their audit row would roll back with the caller).
+REVOKE EXECUTE ON FUNCTION public.reveal_user_login(bigint), public.reveal_rejected_login(text)
+  FROM loginvault_pii_admin;  -- granted up to 0021
+GRANT EXECUTE ON PROCEDURE public.reveal_login(bigint, text), public.reveal_rejected(text, text)
+  TO loginvault_pii_admin;
+GRANT EXECUTE ON FUNCTION loginvault.record_reveal(text, bigint, text, text),
+                          loginvault.revealed_login(bigint, bigint, text, text),
+                          loginvault.revealed_rejected(bigint, text, text, text),
+                          loginvault.session_private_key(),
+                          loginvault.verify_reveal_audit()
   TO loginvault_pii_admin;
 GRANT EXECUTE ON PROCEDURE public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)
   TO loginvault_pii_admin;

@@ -1,0 +1,149 @@
+-- Public-key originals: encrypted originals the database itself cannot
+-- decrypt (issue 17, section 1). An install-time choice:
+--
+--   symmetric mode (the default): a data key in loginvault.keys encrypts the
+--     originals and quarantined bodies (10_keys.sql); the database can decrypt
+--     them alone, and so can anyone holding a copy of it.
+--   public-key mode: SELECT loginvault.use_public_key('<armored PGP public key>');
+--     (or `loginvault originals use-public-key --key-file pub.asc`). Each
+--     processing batch (and each message quarantined at staging) gets a fresh
+--     random 256-bit data key; pgp_sym_encrypt under it stays the per-row
+--     cipher, and the key itself is stored ONLY as pgp_pub_encrypt under the
+--     public key, in loginvault.wrapped_keys (one public-key operation per
+--     batch). The private key is never in the database: a reveal needs it
+--     (70_reveal.sql), and a stolen backup, dump or replica holds no key that
+--     decrypts an original.
+--
+-- The batch key never leaves the statement that uses it: it is generated in a
+-- MATERIALIZED CTE of the processing statement (50_processing.sql) or the
+-- quarantine statement (30_quarantine.sql), wrapped and used there, never a
+-- plpgsql variable (a custom plan would print a variable as a constant, and
+-- auto_explain would log it).
+--
+-- Key-pair rotation: use_public_key with a new public key retires the old one
+-- (no new encryption) and keeps it: rows stay under the old pair, and their
+-- reveals need its private key, until they are removed. Re-encrypting old rows
+-- to the new pair is not provided (it needs the old private key on the server).
+
+-- public_key_mode(): whether new rows are encrypted to a public key.
+CREATE OR REPLACE FUNCTION loginvault.public_key_mode() RETURNS boolean
+LANGUAGE sql STABLE
+AS $$ SELECT EXISTS (SELECT FROM loginvault.public_keys p WHERE p.retired_at IS NULL) $$;
+COMMENT ON FUNCTION loginvault.public_key_mode() IS
+  'True when originals are encrypted to a PGP public key (public-key mode), false in the symmetric mode. Owner and its SECURITY DEFINER functions.';
+
+-- originals_key_for_writing(): the key a writer (a processing batch, a
+-- quarantine) encrypts under, for the rest of its transaction.
+--   symmetric mode: key_id = data_key_for_writing() (10_keys.sql), public_key_id NULL;
+--   public-key mode: key_id a new number from loginvault.keys' identity
+--     sequence (the wrapped_keys row the writer's statement inserts), and the
+--     current public key's id.
+CREATE OR REPLACE FUNCTION loginvault.originals_key_for_writing(OUT key_id integer, OUT public_key_id integer)
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+  SELECT p.public_key_id INTO public_key_id
+    FROM loginvault.public_keys p WHERE p.retired_at IS NULL
+   ORDER BY p.public_key_id DESC LIMIT 1;
+  IF public_key_id IS NULL THEN
+    key_id := loginvault.data_key_for_writing();
+  ELSE
+    key_id := nextval(pg_get_serial_sequence('loginvault.keys', 'key_id')::regclass);
+  END IF;
+END
+$$;
+COMMENT ON FUNCTION loginvault.originals_key_for_writing() IS
+  'The key_id a writer encrypts under (a data key, or in public-key mode a new batch key id) and the public key to wrap it with (NULL: symmetric). Owner and its SECURITY DEFINER functions.';
+
+-- new_batch_passphrase(key_id, public_key_id): the pgp passphrase a writer
+-- encrypts under: the data key's (symmetric mode), or a fresh random one
+-- (public-key mode; the caller's statement wraps it into wrapped_keys).
+-- Call it only inside the one statement that encrypts and wraps.
+CREATE OR REPLACE FUNCTION loginvault.new_batch_passphrase(key_id integer, public_key_id integer) RETURNS text
+LANGUAGE sql VOLATILE
+AS $$
+  SELECT CASE WHEN public_key_id IS NULL THEN loginvault.data_key_passphrase(key_id)
+              ELSE encode(loginvault.gen_random_bytes(32), 'hex') END
+$$;
+COMMENT ON FUNCTION loginvault.new_batch_passphrase(integer, integer) IS
+  'The passphrase a writer encrypts under: the data key''s, or (public-key mode) a new random one its statement wraps. Owner only.';
+
+-- wrap_key(passphrase, public_key_id): the passphrase encrypted to that public key.
+CREATE OR REPLACE FUNCTION loginvault.wrap_key(passphrase text, public_key_id integer) RETURNS bytea
+LANGUAGE sql VOLATILE
+AS $$
+  SELECT loginvault.pgp_pub_encrypt(passphrase, p.key_bytes)
+    FROM loginvault.public_keys p WHERE p.public_key_id = wrap_key.public_key_id
+$$;
+COMMENT ON FUNCTION loginvault.wrap_key(text, integer) IS
+  'pgp_pub_encrypt of a batch passphrase under one of loginvault.public_keys. Owner only.';
+
+-- use_public_key(armored): switch to (or rotate within) the public-key mode.
+-- The key must be an armored OpenPGP PUBLIC key with an encryption key
+-- pgcrypto can use (RSA or Elgamal; not ECC). A secret key is refused.
+-- Switching from the symmetric mode is allowed only while nothing has been
+-- encrypted yet (a fresh install); it then deletes the generated data keys
+-- and rewrites loginvault.keys, so that no data key is left in the table.
+-- In the public-key mode, it adds a new key pair and retires the old one.
+-- Returns the new public_key_id. Owner only.
+CREATE OR REPLACE FUNCTION loginvault.use_public_key(armored_public_key text) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+DECLARE
+  v_key bytea;
+  v_pgp_key_id text;
+  v_id integer;
+BEGIN
+  IF armored_public_key IS NULL OR armored_public_key !~ '-----BEGIN PGP PUBLIC KEY BLOCK-----' THEN
+    RAISE EXCEPTION 'use_public_key: give an ASCII-armored OpenPGP public key (-----BEGIN PGP PUBLIC KEY BLOCK-----)'
+      USING HINT = 'gpg --armor --export <key id> > loginvault-public.asc; never give the private key to the database.';
+  END IF;
+  BEGIN
+    v_key := loginvault.dearmor(armored_public_key);
+    v_pgp_key_id := loginvault.pgp_key_id(v_key);
+    -- a trial encryption: pgcrypto refuses keys it cannot encrypt to
+    PERFORM loginvault.pgp_pub_encrypt('test', v_key);
+  EXCEPTION WHEN external_routine_exception OR data_exception THEN
+    RAISE EXCEPTION 'use_public_key: pgcrypto cannot encrypt to this key: %', SQLERRM
+      USING HINT = 'Use an RSA (or Elgamal) encryption key, e.g. gpg --quick-generate-key loginvault-pii rsa3072 encrypt never.';
+  END;
+  LOCK TABLE loginvault.keys IN ACCESS EXCLUSIVE MODE;
+  IF NOT loginvault.public_key_mode() THEN
+    IF EXISTS (SELECT FROM loginvault.user_login_originals) OR EXISTS (SELECT FROM public.rejected_logins) THEN
+      RAISE EXCEPTION 'use_public_key: this installation already holds originals encrypted under its symmetric data key'
+        USING HINT = 'The public-key mode is an install-time choice: choose it on a new installation, before the first load.';
+    END IF;
+    DELETE FROM loginvault.keys WHERE purpose = 'data';
+    PERFORM loginvault.rewrite_keys_table();
+  END IF;
+  UPDATE loginvault.public_keys SET retired_at = now() WHERE retired_at IS NULL;
+  INSERT INTO loginvault.public_keys (key_bytes, pgp_key_id) VALUES (v_key, v_pgp_key_id)
+  RETURNING public_key_id INTO v_id;
+  RAISE NOTICE 'use_public_key: originals are now encrypted to PGP key %; keep its private key outside the database', v_pgp_key_id;
+  RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION loginvault.use_public_key(text) IS
+  'Public-key mode: encrypt originals to this armored PGP public key from now on (from the symmetric mode only before anything is encrypted; drops the data keys). Owner only.';
+
+-- originals_passphrase(key_id, private_key, key_password): the passphrase a
+-- row's key_id stands for: the data key's (symmetric), or the wrapped batch
+-- key decrypted with the given private key (public-key mode). NULL when the
+-- key is unknown or no private key is given. Owner and its SECURITY DEFINER
+-- functions (the reveal) only; a generic plan keeps the private key a $n.
+CREATE OR REPLACE FUNCTION loginvault.originals_passphrase(key_id integer, private_key bytea, key_password text) RETURNS text
+LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+  RETURN coalesce(
+    loginvault.data_key_passphrase(key_id),
+    (SELECT loginvault.pgp_pub_decrypt(w.wrapped_key, private_key, coalesce(key_password, ''))
+       FROM loginvault.wrapped_keys w WHERE w.key_id = originals_passphrase.key_id));
+EXCEPTION WHEN external_routine_invocation_exception THEN  -- pgcrypto: Wrong key or corrupt data
+  RAISE EXCEPTION 'reveal: the private key does not open key %: %', key_id, SQLERRM
+    USING ERRCODE = 'external_routine_invocation_exception',
+          HINT = 'Give the private key of the pair this row was encrypted to (loginvault.wrapped_keys.public_key_id), and its passphrase if it has one (--key-passphrase-file).';
+END
+$$;
+COMMENT ON FUNCTION loginvault.originals_passphrase(integer, bytea, text) IS
+  'The passphrase of a row''s key_id: its data key, or its wrapped batch key decrypted with the given private key. Owner only.';
