@@ -121,6 +121,7 @@ SELECT 'loginvault_pii_admin', o, p FROM (VALUES
   ('loginvault.user_login_originals', 'SELECT'),  -- ciphertext only
   ('public.reveal_user_login(bigint)', 'EXECUTE'),
   ('public.reveal_rejected_login(text)', 'EXECUTE'),
+  ('public.forget_user(text, text)', 'EXECUTE'),
   ('public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)', 'EXECUTE')) v(o, p)
 UNION ALL
 SELECT 't91_nobody', 'public', 'USAGE';           -- PostgreSQL 15's default for PUBLIC

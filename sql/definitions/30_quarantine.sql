@@ -39,7 +39,8 @@ AS $$
     ('missing_user_id',            'user_id is absent, null or blank',                               'loginvault.process_login_batch'),
     ('wrong_type:<field>',         'the field is neither a string nor null',                         'loginvault.process_login_batch'),
     ('too_long:<field>',           'the field is longer than its user_logins column (characters)',   'loginvault.process_login_batch'),
-    ('invalid_ip',                 'ip is present but not an IP address (see canonical_ip)',         'loginvault.process_login_batch')
+    ('invalid_ip',                 'ip is present but not an IP address (see canonical_ip)',         'loginvault.process_login_batch'),
+    ('forgotten',                  'the user was erased (forget_user): the body is gone (empty), the row keeps the message id a duplicate', 'public.forget_user')
 $$;
 COMMENT ON FUNCTION loginvault.quarantine_reasons() IS
   'The reason codes of rejected_logins: what each means and where it is decided. SELECT * FROM loginvault.quarantine_reasons();';

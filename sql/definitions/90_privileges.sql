@@ -43,7 +43,8 @@ REVOKE ALL ON FUNCTION public.stage_incoming_logins(integer),
                        public.stage_raw_login(text, text, timestamptz, integer),
                        public.quarantine_raw_login(text, text, text, timestamptz, integer),
                        public.reveal_user_login(bigint),
-                       public.reveal_rejected_login(text)
+                       public.reveal_rejected_login(text),
+                       public.forget_user(text, text)
   FROM PUBLIC;
 REVOKE ALL ON PROCEDURE public.process_raw_logins(integer),
                         public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)
@@ -93,3 +94,6 @@ GRANT EXECUTE ON FUNCTION public.reveal_user_login(bigint), public.reveal_reject
   TO loginvault_pii_admin;
 GRANT EXECUTE ON PROCEDURE public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)
   TO loginvault_pii_admin;
+
+-- Erasure (65_forget.sql): the PII admin forgets a user (audited).
+GRANT EXECUTE ON FUNCTION public.forget_user(text, text) TO loginvault_pii_admin;
