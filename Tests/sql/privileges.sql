@@ -106,7 +106,9 @@ SELECT 'loginvault_loader', o, p FROM (VALUES
   ('loginvault.process_login_batch(bigint, integer)', 'EXECUTE'),
   ('loginvault.end_process_run(bigint)', 'EXECUTE'),
   ('loginvault.last_process_run()', 'EXECUTE'),     -- the counts of its own runs
-  ('loginvault.staging_backlog()', 'EXECUTE')) v(o, p)     -- rows and oldest age, for its metrics
+  ('loginvault.staging_backlog()', 'EXECUTE'),    -- rows and oldest age, for its metrics
+  ('loginvault.supply_mask_keys()', 'EXECUTE'),   -- a mask key held outside the database, from its own temp table
+  ('loginvault.mask_key_version(text)', 'EXECUTE')) v(o, p)
 UNION ALL
 SELECT a, o, p FROM (VALUES ('loginvault_analyst'), ('loginvault_pii_admin')) r(a), (VALUES
   ('public', 'USAGE'), ('loginvault', 'USAGE'),

@@ -12,7 +12,9 @@
 --     row no longer equals any other row, nor a later login of the same ip or
 --     device id. device_type, locale, app_version and create_date stay (no
 --     PII; the counts analysts compute stay right).
---   * originals: the encrypted originals of those logins are deleted.
+--   * originals: the encrypted originals of those logins are deleted (and,
+--     during a mask-key rotation, their masks under the next key, so that
+--     the switch does not bring linkable masks back).
 --   * quarantine: every rejected_logins row whose body names the user (the
 --     decrypted body, as JSON, has "user_id" equal to it; a body that is not
 --     JSON: it contains the user id as a JSON string anywhere, so a broken
@@ -121,6 +123,11 @@ BEGIN
     DELETE FROM loginvault.user_login_originals o USING anonymised a
      WHERE o.login_id = a.login_id
     RETURNING 1
+  ),
+  next_masks_deleted AS (
+    -- during a mask-key rotation: their masks under the next key (82_mask_rotation.sql)
+    DELETE FROM loginvault.user_login_next_masks n USING anonymised a
+     WHERE n.login_id = a.login_id
   )
   SELECT (SELECT count(*) FROM anonymised), (SELECT count(*) FROM deleted) INTO v_logins, v_originals;
 

@@ -97,3 +97,7 @@ GRANT EXECUTE ON PROCEDURE public.requeue_rejected(text, text[], integer, bigint
 
 -- Erasure (65_forget.sql): the PII admin forgets a user (audited).
 GRANT EXECUTE ON FUNCTION public.forget_user(text, text) TO loginvault_pii_admin;
+
+-- Mask keys held outside the database (15_mask_keys.sql): a processing
+-- session supplies them from its own temp table (COPY, never logged).
+GRANT EXECUTE ON FUNCTION loginvault.supply_mask_keys(), loginvault.mask_key_version(text) TO loginvault_loader;
