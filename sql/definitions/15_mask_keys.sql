@@ -193,7 +193,7 @@ BEGIN
   -- Wait for every batch in flight (they hold it shared, 50_processing.sql).
   PERFORM pg_advisory_xact_lock(x'6c76706f69736f6e'::bigint);
   LOCK TABLE loginvault.mask_keys IN ACCESS EXCLUSIVE MODE;
-  IF EXISTS (SELECT FROM public.user_logins) OR EXISTS (SELECT FROM loginvault.mask_keys WHERE state <> 'active') THEN
+  IF EXISTS (SELECT FROM public.user_logins) OR EXISTS (SELECT FROM loginvault.mask_keys WHERE state = 'next') THEN
     RAISE EXCEPTION 'hold_mask_key_outside: logins have already been masked with the stored key'
       USING HINT = 'Move to a key held outside with a rotation: SELECT loginvault.begin_mask_key_rotation(held_outside => true); then CALL loginvault.rotate_mask_key().';
   END IF;
