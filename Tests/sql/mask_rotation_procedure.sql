@@ -30,13 +30,14 @@ SELECT is((SELECT version FROM loginvault.mask_keys WHERE state = 'active'), (SE
 SELECT is(pg_temp.inconsistent(), 0, 'every login re-masked under it');
 
 -- To a key held outside the database.
+CREATE TEMP TABLE outside_key AS SELECT loginvault.gen_random_bytes(32) AS k;
 CREATE TEMP TABLE loginvault_mask_key (key_hex text);
-INSERT INTO loginvault_mask_key VALUES (encode(sha256('rp outside key'), 'hex'));
+INSERT INTO loginvault_mask_key SELECT encode(k, 'hex') FROM outside_key;
 SELECT loginvault.begin_mask_key_rotation(held_outside => true);
 CALL loginvault.rotate_mask_key(50);
-SELECT ok((SELECT key_bytes IS NULL AND fingerprint = loginvault.mask_key_fingerprint(sha256('rp outside key'))
+SELECT ok((SELECT key_bytes IS NULL AND fingerprint = (SELECT loginvault.mask_key_fingerprint(k) FROM outside_key)
              FROM loginvault.mask_keys WHERE state = 'active'), 'rotated to a key held outside: only its fingerprint stored');
-SELECT is(loginvault.mask_key(), sha256('rp outside key'), 'this session supplied it');
+SELECT is(loginvault.mask_key(), (SELECT k FROM outside_key), 'this session supplied it');
 SELECT is(pg_temp.inconsistent(), 0, 'every login re-masked under the key held outside');
 SELECT is((SELECT count(*)::int FROM loginvault.mask_keys WHERE state = 'retired' AND key_bytes IS NOT NULL), 0,
           'every retired key is erased');

@@ -124,6 +124,8 @@ SELECT 'loginvault_pii_admin', o, p FROM (VALUES
   ('public.reveal_user_login(bigint)', 'EXECUTE'),
   ('public.reveal_rejected_login(text)', 'EXECUTE'),
   ('public.forget_user(text, text)', 'EXECUTE'),
+  ('loginvault.supply_mask_keys()', 'EXECUTE'),   -- requeue_rejected runs processing batches
+  ('loginvault.mask_key_version(text)', 'EXECUTE'),
   ('public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)', 'EXECUTE')) v(o, p)
 UNION ALL
 SELECT 't91_nobody', 'public', 'USAGE';           -- PostgreSQL 15's default for PUBLIC

@@ -108,7 +108,8 @@ COMMENT ON FUNCTION loginvault.mask_key_version(text) IS
   'The mask key version a hex key is (by its fingerprint), or NULL. For supply_mask_keys.';
 
 -- supply_mask_keys(): read the keys of pg_temp.loginvault_mask_key (one hex
--- key per row, blank rows ignored), keep each one that is a mask key version
+-- key per line: a row per line, as psql's \copy makes, or the whole file in
+-- one row, as the loader sends it; blank lines ignored), keep each one that is a mask key version
 -- of this installation for the rest of the session, drop the table, and
 -- return the versions supplied. Refuses when none matches (a wrong key
 -- file). A key that matches no version is ignored (e.g. the key of a
@@ -128,9 +129,10 @@ BEGIN
   END IF;
   CREATE TEMP TABLE IF NOT EXISTS loginvault_mask_key_matched (version integer, key_hex text) ON COMMIT DROP;
   INSERT INTO pg_temp.loginvault_mask_key_matched
-  SELECT loginvault.mask_key_version(k.key_hex), lower(btrim(k.key_hex, E' \t\r\n'))
+  SELECT loginvault.mask_key_version(l.line), lower(btrim(l.line, E' \t\r\n'))
     FROM pg_temp.loginvault_mask_key k
-   WHERE btrim(coalesce(k.key_hex, ''), E' \t\r\n') <> '';
+         CROSS JOIN LATERAL regexp_split_to_table(coalesce(k.key_hex, ''), E'\n') AS l(line)
+   WHERE btrim(l.line, E' \t\r\n') <> '';
   SELECT array_agg(DISTINCT m.version ORDER BY m.version) FILTER (WHERE m.version IS NOT NULL),
          count(*) FILTER (WHERE m.version IS NULL)
     INTO v_versions, v_unknown

@@ -64,9 +64,11 @@ BEGIN
       RAISE EXCEPTION 'begin_mask_key_rotation: put exactly one new key in this session''s table loginvault_mask_key first'
         USING HINT = 'openssl rand -hex 32 > new-mask.key; add it as a line to every loader''s LOGINVAULT_MASK_KEY_FILE; then in psql: CREATE TEMP TABLE loginvault_mask_key (key_hex text); \copy loginvault_mask_key FROM ''new-mask.key''';
     END IF;
-    IF (SELECT loginvault.mask_key_version(k.key_hex) IS NOT NULL FROM pg_temp.loginvault_mask_key k
-         WHERE btrim(coalesce(k.key_hex, ''), E' \t\r\n') <> '') THEN
-      RAISE EXCEPTION 'begin_mask_key_rotation: that key is already a mask key version; give a new one';
+    PERFORM loginvault.mask_key_version(k.key_hex) FROM pg_temp.loginvault_mask_key k;  -- format check
+    IF EXISTS (SELECT FROM loginvault.mask_keys m, pg_temp.loginvault_mask_key k
+                WHERE btrim(coalesce(k.key_hex, ''), E' \t\r\n') <> ''
+                  AND m.fingerprint = loginvault.mask_key_fingerprint(decode(btrim(k.key_hex, E' \t\r\n'), 'hex'))) THEN
+      RAISE EXCEPTION 'begin_mask_key_rotation: that key is, or was, a mask key of this installation; give a new one';
     END IF;
     INSERT INTO loginvault.mask_keys (version, key_bytes, fingerprint, state)
     SELECT v_version, NULL, loginvault.mask_key_fingerprint(decode(btrim(k.key_hex, E' \t\r\n'), 'hex')), 'next'

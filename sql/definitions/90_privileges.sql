@@ -100,4 +100,6 @@ GRANT EXECUTE ON FUNCTION public.forget_user(text, text) TO loginvault_pii_admin
 
 -- Mask keys held outside the database (15_mask_keys.sql): a processing
 -- session supplies them from its own temp table (COPY, never logged).
-GRANT EXECUTE ON FUNCTION loginvault.supply_mask_keys(), loginvault.mask_key_version(text) TO loginvault_loader;
+-- (The PII admin too: requeue_rejected runs processing batches.)
+GRANT EXECUTE ON FUNCTION loginvault.supply_mask_keys(), loginvault.mask_key_version(text)
+  TO loginvault_loader, loginvault_pii_admin;
