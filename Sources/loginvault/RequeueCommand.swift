@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoginVault
 import Postgres
 
 /// `loginvault requeue`: puts quarantined messages of one reason through
