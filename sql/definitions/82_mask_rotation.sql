@@ -117,6 +117,10 @@ BEGIN
     RAISE EXCEPTION 'remask_batch: no mask-key rotation is in progress'
       USING HINT = 'SELECT loginvault.begin_mask_key_rotation();';
   END IF;
+  -- Shared, like a processing batch: forget_user (exclusive) waits for this
+  -- batch, and this batch for it, so a login erased meanwhile never gets a
+  -- next mask back from originals read before the erasure.
+  PERFORM pg_advisory_xact_lock_shared(x'6c76706f69736f6e'::bigint);
   WITH todo AS MATERIALIZED (
     SELECT o.login_id, loginvault.originals_for_remask(o.originals, o.key_id) AS v
       FROM loginvault.user_login_originals o
