@@ -16,7 +16,8 @@
 -- batch_size staging rows (FOR UPDATE SKIP LOCKED: concurrent runs take
 -- disjoint rows and never wait) and delete them, validate and normalise with
 -- plain SQL expressions, mask, give each new login its login_id, insert new
--- logins and their encrypted originals, quarantine the rejects. All in the batch's transaction: the
+-- logins and their encrypted originals (and, during a mask-key rotation, their masks
+-- under the next key: 82_mask_rotation.sql), quarantine the rejects. All in the batch's transaction: the
 -- plaintext leaves raw_logins exactly when its masked form is committed, and
 -- a failure leaves the batch staged.
 --
