@@ -78,7 +78,7 @@ struct MaskKeyOutsideTests {
 
         // The server log, read before anything below could add to it.
         let log = String(decoding: try Data(contentsOf: try cluster.logFile).dropFirst(logStart), as: UTF8.self)
-        #expect(log.contains("statement: SELECT loginvault.supply_mask_keys()"), "log_statement = 'all' logged the loader's statements")
+        #expect(log.contains(": SELECT loginvault.supply_mask_keys()"), "log_statement = 'all' logged the loader's statements")
         #expect(log.contains("COPY pg_temp.loginvault_mask_key"), "the COPY statement (not its data) is logged")
         #expect(log.contains("Query Text:") && log.contains("process_login_batch"), "auto_explain logged the nested statements")
         let needles = Self.encodings(key) + Self.encodings(wrongKey)
