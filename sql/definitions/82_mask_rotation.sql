@@ -102,6 +102,26 @@ $$;
 COMMENT ON FUNCTION loginvault.originals_for_remask(bytea, integer) IS
   'Part of the mask-key rotation: a login''s decrypted originals; refuses when the database holds no key for them. Owner only.';
 
+-- add_next_masks(login_ids): the masks under the next key of these logins,
+-- from their originals, normalised as processing does (20_masking.sql), into
+-- user_login_next_masks (a login that has them already is left alone).
+-- Owner only.
+CREATE OR REPLACE FUNCTION loginvault.add_next_masks(login_ids bigint[]) RETURNS void
+LANGUAGE sql VOLATILE SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+  INSERT INTO loginvault.user_login_next_masks (login_id, masked_ip, masked_device_id)
+  SELECT t.login_id,
+         loginvault.mask('ip', loginvault.canonical_ip(t.v->>'ip'), (SELECT loginvault.next_mask_key())),
+         loginvault.mask('device_id', nullif(loginvault.trim_ws(t.v->>'device_id'), ''), (SELECT loginvault.next_mask_key()))
+    FROM (SELECT o.login_id, loginvault.originals_for_remask(o.originals, o.key_id) AS v
+            FROM loginvault.user_login_originals o
+           WHERE o.login_id = ANY (login_ids)
+          OFFSET 0) t
+  ON CONFLICT (login_id) DO NOTHING
+$$;
+COMMENT ON FUNCTION loginvault.add_next_masks(bigint[]) IS
+  'Part of the mask-key rotation: the next masks of some logins, from their originals. Owner only.';
+
 -- remask_batch(after_login_id, batch_size): the next masks of up to
 -- batch_size logins with login_id > after_login_id (in login_id order) that
 -- have originals; returns the last login_id it looked at, NULL when none was
@@ -111,7 +131,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginva
 SET work_mem = '64MB'
 AS $$
 DECLARE
-  v_last bigint;
+  v_ids bigint[];
 BEGIN
   IF NOT EXISTS (SELECT FROM loginvault.mask_keys WHERE state = 'next') THEN
     RAISE EXCEPTION 'remask_batch: no mask-key rotation is in progress'
@@ -121,23 +141,12 @@ BEGIN
   -- batch, and this batch for it, so a login erased meanwhile never gets a
   -- next mask back from originals read before the erasure.
   PERFORM pg_advisory_xact_lock_shared(x'6c76706f69736f6e'::bigint);
-  WITH todo AS MATERIALIZED (
-    SELECT o.login_id, loginvault.originals_for_remask(o.originals, o.key_id) AS v
-      FROM loginvault.user_login_originals o
-     WHERE o.login_id > coalesce(after_login_id, -1)
-     ORDER BY o.login_id
-     LIMIT batch_size
-  ),
-  done AS (
-    INSERT INTO loginvault.user_login_next_masks (login_id, masked_ip, masked_device_id)
-    SELECT t.login_id,
-           loginvault.mask('ip', loginvault.canonical_ip(t.v->>'ip'), (SELECT loginvault.next_mask_key())),
-           loginvault.mask('device_id', nullif(loginvault.trim_ws(t.v->>'device_id'), ''), (SELECT loginvault.next_mask_key()))
-      FROM todo t
-    ON CONFLICT (login_id) DO NOTHING
-  )
-  SELECT max(t.login_id) INTO v_last FROM todo t;
-  RETURN v_last;
+  SELECT array_agg(t.login_id ORDER BY t.login_id) INTO v_ids
+    FROM (SELECT o.login_id FROM loginvault.user_login_originals o
+           WHERE o.login_id > coalesce(after_login_id, -1)
+           ORDER BY o.login_id LIMIT batch_size) t;
+  PERFORM loginvault.add_next_masks(v_ids);
+  RETURN v_ids[cardinality(v_ids)];
 END
 $$;
 COMMENT ON FUNCTION loginvault.remask_batch(bigint, integer) IS
@@ -151,7 +160,6 @@ SET work_mem = '64MB'
 AS $$
 DECLARE
   v_next integer;
-  v_last bigint;
 BEGIN
   IF current_setting('transaction_isolation') <> 'read committed' THEN
     RAISE EXCEPTION 'switch_mask_key: run it in a read committed transaction (the default), not %',
@@ -165,14 +173,9 @@ BEGIN
     RAISE EXCEPTION 'switch_mask_key: no mask-key rotation is in progress';
   END IF;
   -- Logins still without a next mask (a batch that began before the rotation did).
-  INSERT INTO loginvault.user_login_next_masks (login_id, masked_ip, masked_device_id)
-  SELECT t.login_id,
-         loginvault.mask('ip', loginvault.canonical_ip(t.v->>'ip'), (SELECT loginvault.next_mask_key())),
-         loginvault.mask('device_id', nullif(loginvault.trim_ws(t.v->>'device_id'), ''), (SELECT loginvault.next_mask_key()))
-    FROM (SELECT o.login_id, loginvault.originals_for_remask(o.originals, o.key_id) AS v
-            FROM loginvault.user_login_originals o
-           WHERE NOT EXISTS (SELECT FROM loginvault.user_login_next_masks n WHERE n.login_id = o.login_id)
-          OFFSET 0) t;
+  PERFORM loginvault.add_next_masks(ARRAY(
+    SELECT o.login_id FROM loginvault.user_login_originals o
+     WHERE NOT EXISTS (SELECT FROM loginvault.user_login_next_masks n WHERE n.login_id = o.login_id)));
   UPDATE public.user_logins u
      SET masked_ip = n.masked_ip, masked_device_id = n.masked_device_id
     FROM loginvault.user_login_next_masks n
