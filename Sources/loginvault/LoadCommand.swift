@@ -31,7 +31,13 @@ struct LoadCommand: AsyncParsableCommand {
 
             While loading it calls process_raw_logins, which masks and upserts into \
             user_logins, on a second session every --process-after staged messages (and \
-            every --process-every seconds in follow mode), and once more at the end.
+            every --process-every seconds in follow mode), and once more at the end. \
+            When the installation keeps its mask key outside the database, \
+            LOGINVAULT_MASK_KEY_FILE names the file holding it (hex, one key per line; \
+            both keys during a mask-key rotation): before each run load copies it into \
+            the session (COPY, never logged) and the database checks it against the \
+            stored fingerprint; a missing or wrong key stops load before anything is \
+            received. See docs/security.md.
 
             AWS credentials come from the AWS SDKs' chain: environment keys, web \
             identity (EKS IRSA), the profile (static keys, role_arn with source_profile or \
@@ -257,9 +263,11 @@ struct LoadCommand: AsyncParsableCommand {
             // Its thread is joined (`shutdown`) before run returns, on every path: a thread still
             // closing libpq while exit() runs the libraries' cleanup corrupted the heap (SIGABRT).
             let database = StagingDatabase(connectionString: self.database.connectionString, logger: logger,
-                                           onProcessRun: metrics?.processRunHook, onStagingRejects: metrics?.stagingRejectsHook)
+                                           onProcessRun: metrics?.processRunHook, onStagingRejects: metrics?.stagingRejectsHook,
+                                           maskKeyFile: MaskKeyFile.fromEnvironment())
             staging = database
             try await database.connect()
+            if !noProcess { try await database.supplyMaskKeys() }
             var reporter = ProgressReporter(statistics: statistics, enabled: progress ?? (isatty(STDERR_FILENO) == 1))
             if let fromFile {
                 let loader = FileLoader(reader: MessageFileReader(path: fromFile, format: format ?? .auto), database: database,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LoginVault
 import Postgres
 
 /// `loginvault requeue`: puts quarantined messages of one reason through
@@ -14,7 +15,9 @@ struct RequeueCommand: ParsableCommand {
             rejected again with the reason that applies now, or (a body that is not JSON) \
             stays in the quarantine. All in one transaction; every message taken is \
             audited in loginvault.requeue_audit (who, when, which id, the outcome). \
-            Connect as a member of loginvault_pii_admin.
+            Connect as a member of loginvault_pii_admin. When the installation keeps \
+            its mask key outside the database, LOGINVAULT_MASK_KEY_FILE names the file \
+            holding it (as for load).
 
             The usual case: a first load ran with the wrong role or without migrations, \
             its retries raised the receive counts, and a correct load later quarantined \
@@ -55,6 +58,8 @@ struct RequeueCommand: ParsableCommand {
         do {
             let connection = try database.connect()
             defer { connection.close() }
+            // A mask key held outside the database: the batches of the requeue need it.
+            try MaskKeyFile.fromEnvironment()?.supply(to: connection)
             let result = try connection.query(
                 "CALL public.requeue_rejected($1, $2::text[], $3::integer)",
                 [.text(reason), messageIds.isEmpty ? .null : .text(Self.arrayLiteral(messageIds)),

@@ -66,8 +66,9 @@ SELECT is((SELECT count(DISTINCT m.mask)::int FROM candidates c
           198, '(control: the keyed HMAC of every normalised value is found among the masks)');
 
 SELECT ok((SELECT octet_length(key_bytes) >= 32 AND key_bytes <> decode(repeat('00', octet_length(key_bytes)), 'hex')
-             FROM loginvault.keys WHERE purpose = 'mask'), 'the mask key is at least 32 bytes and not all zeros');
-SELECT is((SELECT count(DISTINCT key_bytes)::int FROM loginvault.keys), (SELECT count(*)::int FROM loginvault.keys),
+             FROM loginvault.mask_keys WHERE state = 'active'), 'the mask key is at least 32 bytes and not all zeros');
+SELECT is((SELECT count(DISTINCT k)::int FROM (SELECT key_bytes FROM loginvault.keys UNION ALL SELECT key_bytes FROM loginvault.mask_keys WHERE key_bytes IS NOT NULL) a(k)),
+          (SELECT count(*)::int FROM (SELECT key_bytes FROM loginvault.keys UNION ALL SELECT key_bytes FROM loginvault.mask_keys WHERE key_bytes IS NOT NULL) a(k)),
           'no two keys are the same (the mask key is not also a data key)');
 
 SELECT * FROM finish();

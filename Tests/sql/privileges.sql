@@ -106,7 +106,9 @@ SELECT 'loginvault_loader', o, p FROM (VALUES
   ('loginvault.process_login_batch(bigint, integer)', 'EXECUTE'),
   ('loginvault.end_process_run(bigint)', 'EXECUTE'),
   ('loginvault.last_process_run()', 'EXECUTE'),     -- the counts of its own runs
-  ('loginvault.staging_backlog()', 'EXECUTE')) v(o, p)     -- rows and oldest age, for its metrics
+  ('loginvault.staging_backlog()', 'EXECUTE'),    -- rows and oldest age, for its metrics
+  ('loginvault.supply_mask_keys()', 'EXECUTE'),   -- a mask key held outside the database, from its own temp table
+  ('loginvault.mask_key_version(text)', 'EXECUTE')) v(o, p)
 UNION ALL
 SELECT a, o, p FROM (VALUES ('loginvault_analyst'), ('loginvault_pii_admin')) r(a), (VALUES
   ('public', 'USAGE'), ('loginvault', 'USAGE'),
@@ -127,6 +129,9 @@ SELECT 'loginvault_pii_admin', o, p FROM (VALUES
   ('loginvault.revealed_rejected(bigint, text, text, text)', 'EXECUTE'),
   ('loginvault.verify_reveal_audit()', 'EXECUTE'),
   ('loginvault.session_private_key()', 'EXECUTE'),  -- reads only the caller's own temporary tables
+  ('public.forget_user(text, text)', 'EXECUTE'),
+  ('loginvault.supply_mask_keys()', 'EXECUTE'),   -- requeue_rejected runs processing batches
+  ('loginvault.mask_key_version(text)', 'EXECUTE'),
   ('public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)', 'EXECUTE')) v(o, p)
 UNION ALL
 SELECT 't91_nobody', 'public', 'USAGE';           -- PostgreSQL 15's default for PUBLIC

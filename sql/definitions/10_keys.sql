@@ -5,28 +5,23 @@
 -- its owner (the migrating role) and the SECURITY DEFINER functions it owns
 -- can read it. Keys never appear in SQL text, and never in a plan: the
 -- statements that use a key read it inside the statement (a scalar subquery
--- over data_key_passphrase() / mask_key(), an InitPlan whose value EXPLAIN
--- and auto_explain show as $n), never from a plpgsql variable, which a custom
+-- over data_key_passphrase(), an InitPlan whose value EXPLAIN and
+-- auto_explain show as $n), never from a plpgsql variable, which a custom
 -- plan would print as a constant.
---   mask  the HMAC-SHA256 key behind masked_ip / masked_device_id; exactly
---         one, forever (changing it would change every mask).
 --   data  the pgp_sym_encrypt key of the encrypted originals and the
 --         quarantined bodies; the newest one encrypts, older ones stay while a
 --         row references them (rotation: 80_rotation.sql). In the public-key
 --         mode there is none: each batch's key is stored only wrapped under a
 --         PGP public key (15_public_key.sql).
+-- The mask keys are in loginvault.mask_keys (15_mask_keys.sql: versioned,
+-- stored or held outside the database).
 
 
--- The current keys, as the masking and encryption code uses them. The data
--- key becomes a pgp passphrase as 64 hex characters: it is random, so the
--- passphrase has its full 256 bits of entropy. These are deliberately NOT
--- security definer: they work only for a role that can already read the
--- table (the owner, and the owner's SECURITY DEFINER functions).
-CREATE OR REPLACE FUNCTION loginvault.mask_key() RETURNS bytea
-LANGUAGE sql STABLE
-AS $$ SELECT key_bytes FROM loginvault.keys WHERE purpose = 'mask' $$;
-COMMENT ON FUNCTION loginvault.mask_key() IS
-  'The HMAC key of the masks. Works only for the owner and its SECURITY DEFINER functions (loginvault.keys has no grants).';
+-- The current data key, as the encryption code uses it. It becomes a pgp
+-- passphrase as 64 hex characters: it is random, so the passphrase has its
+-- full 256 bits of entropy. These are deliberately NOT security definer: they
+-- work only for a role that can already read the table (the owner, and the
+-- owner's SECURITY DEFINER functions).
 
 CREATE OR REPLACE FUNCTION loginvault.current_data_key(OUT key_id integer, OUT passphrase text)
 LANGUAGE sql STABLE
@@ -113,7 +108,9 @@ COMMENT ON FUNCTION loginvault.rewrite_keys_table() IS
   'Rewrite loginvault.keys into a new file with only its live rows, so a deleted key leaves no dead tuple. Caller holds ACCESS EXCLUSIVE. Owner only.';
 
 -- install_keys(mask_key, data_key): replace the generated keys with the
--- operator's own (32+ random bytes each). Only allowed while nothing has been
+-- operator's own (32+ random bytes each; the mask key becomes version 1 of
+-- loginvault.mask_keys, stored; to hold it outside the database instead:
+-- hold_mask_key_outside(), 15_mask_keys.sql). Only allowed while nothing has been
 -- masked or encrypted yet, since neither key could be changed silently later
 -- (use rotate_data_key for the data key). Owner only; see docs/database.md
 -- for how to call it without the key reaching a command line or a log.
@@ -134,27 +131,30 @@ BEGIN
   LOCK TABLE loginvault.keys IN ACCESS EXCLUSIVE MODE;
   IF EXISTS (SELECT FROM public.user_logins) OR EXISTS (SELECT FROM public.rejected_logins) THEN
     RAISE EXCEPTION 'install_keys: data has already been masked or encrypted with the current keys'
-      USING HINT = 'The mask key cannot change once used; rotate the data key with CALL loginvault.rotate_data_key().';
+      USING HINT = 'Rotate instead: the data key with CALL loginvault.rotate_data_key(), the mask key with loginvault.begin_mask_key_rotation() and CALL loginvault.rotate_mask_key().';
   END IF;
+  LOCK TABLE loginvault.mask_keys IN ACCESS EXCLUSIVE MODE;
   DELETE FROM loginvault.keys;
-  INSERT INTO loginvault.keys (purpose, key_bytes) VALUES ('mask', mask_key), ('data', data_key);
+  INSERT INTO loginvault.keys (purpose, key_bytes) VALUES ('data', data_key);
+  DELETE FROM loginvault.mask_keys;
+  INSERT INTO loginvault.mask_keys (version, key_bytes, fingerprint, state, activated_at)
+  VALUES (1, mask_key, loginvault.mask_key_fingerprint(mask_key), 'active', now());
   -- The generated keys leave no dead tuple behind.
   PERFORM loginvault.rewrite_keys_table();
+  PERFORM loginvault.rewrite_mask_keys_table();
 END
 $$;
 COMMENT ON FUNCTION loginvault.install_keys(bytea, bytea) IS
   'Replace the generated keys with your own (32+ random bytes each), only while nothing is masked or encrypted yet. Owner only.';
 
 -- A data key is deleted only when no encrypted original and no quarantined
--- body references it (a trigger, not foreign keys: see 60_originals.sql). The mask key
--- is never deleted while a masked row exists.
+-- body references it (a trigger, not foreign keys: see 60_originals.sql).
 CREATE OR REPLACE FUNCTION loginvault.refuse_deleting_used_keys() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
 AS $$
 BEGIN
   IF OLD.purpose = 'data' AND (EXISTS (SELECT FROM loginvault.user_login_originals o WHERE o.key_id = OLD.key_id)
-                               OR EXISTS (SELECT FROM public.rejected_logins r WHERE r.key_id = OLD.key_id))
-     OR OLD.purpose = 'mask' AND EXISTS (SELECT FROM public.user_logins) THEN
+                               OR EXISTS (SELECT FROM public.rejected_logins r WHERE r.key_id = OLD.key_id)) THEN
     RAISE EXCEPTION 'loginvault key % (%) is still in use', OLD.key_id, OLD.purpose
       USING ERRCODE = 'foreign_key_violation',
             HINT = 'Rotate first: CALL loginvault.rotate_data_key(); then SELECT loginvault.purge_unused_data_keys().';
@@ -163,4 +163,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION loginvault.refuse_deleting_used_keys() IS
-  'Trigger of loginvault.keys: refuses to delete a data key a row is encrypted under, or the mask key while a masked row exists.';
+  'Trigger of loginvault.keys: refuses to delete a data key a row is encrypted under.';

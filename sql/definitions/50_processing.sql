@@ -16,7 +16,8 @@
 -- batch_size staging rows (FOR UPDATE SKIP LOCKED: concurrent runs take
 -- disjoint rows and never wait) and delete them, validate and normalise with
 -- plain SQL expressions, mask, give each new login its login_id, insert new
--- logins and their encrypted originals, quarantine the rejects. All in the batch's transaction: the
+-- logins and their encrypted originals (and, during a mask-key rotation, their masks
+-- under the next key: 82_mask_rotation.sql), quarantine the rejects. All in the batch's transaction: the
 -- plaintext leaves raw_logins exactly when its masked form is committed, and
 -- a failure leaves the batch staged.
 --
@@ -215,6 +216,11 @@ BEGIN
              k.user_id, k.device_type, k.locale, k.app_version, k.create_date, k.ip, k.device_id,
              CASE WHEN k.reason IS NULL THEN loginvault.mask('ip', k.ip_canonical, (SELECT loginvault.mask_key())) END AS masked_ip,
              CASE WHEN k.reason IS NULL THEN loginvault.mask('device_id', k.device_id_trimmed, (SELECT loginvault.mask_key())) END AS masked_device_id,
+             -- During a mask-key rotation only (82_mask_rotation.sql): the masks under the next key.
+             CASE WHEN k.reason IS NULL AND (SELECT loginvault.next_mask_key()) IS NOT NULL
+                  THEN loginvault.mask('ip', k.ip_canonical, (SELECT loginvault.next_mask_key())) END AS next_masked_ip,
+             CASE WHEN k.reason IS NULL AND (SELECT loginvault.next_mask_key()) IS NOT NULL
+                  THEN loginvault.mask('device_id', k.device_id_trimmed, (SELECT loginvault.next_mask_key())) END AS next_masked_device_id,
              EXISTS (SELECT FROM public.user_logins u WHERE u.message_id = k.message_id)
                OR EXISTS (SELECT FROM public.rejected_logins p WHERE p.message_id = k.message_id) AS known
         FROM (
@@ -326,8 +332,15 @@ BEGIN
            loginvault.encrypt(loginvault.originals_plaintext(b.ip, b.device_id), (SELECT k.passphrase FROM batch_key k))
       FROM batch b
      WHERE b.new_login_id IS NOT NULL
+  ),
+  inserted_next_masks AS (
+    -- During a mask-key rotation only: a one-time filter otherwise.
+    INSERT INTO loginvault.user_login_next_masks (login_id, masked_ip, masked_device_id)
+    SELECT b.new_login_id, b.next_masked_ip, b.next_masked_device_id
+      FROM batch b
+     WHERE b.new_login_id IS NOT NULL AND (SELECT loginvault.next_mask_key()) IS NOT NULL
   )
-  -- (inserted and inserted_originals run although nothing reads them: a
+  -- (inserted, inserted_originals and inserted_next_masks run although nothing reads them: a
   -- data-modifying WITH query always runs to completion. The plain INSERT
   -- either inserts every row it is given or fails the batch.)
   SELECT count(*),

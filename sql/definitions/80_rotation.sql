@@ -11,7 +11,7 @@
 -- impossible to delete a key still in use. A batch that was already running
 -- with the old key when rotation started may commit a few rows under it;
 -- running rotate_data_key again (or reencrypt_data_batch) picks them up.
--- The mask key does not rotate (10_keys.sql).
+-- The mask key rotates differently (it changes every mask): 82_mask_rotation.sql.
 --
 -- Rotation and purge under load: every writer takes its key with
 -- loginvault.data_key_for_writing() (10_keys.sql says why a key it holds

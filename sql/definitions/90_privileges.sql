@@ -43,7 +43,8 @@ REVOKE ALL ON FUNCTION public.stage_incoming_logins(integer),
                        public.stage_raw_login(text, text, timestamptz, integer),
                        public.quarantine_raw_login(text, text, text, timestamptz, integer),
                        public.reveal_user_login(bigint),
-                       public.reveal_rejected_login(text)
+                       public.reveal_rejected_login(text),
+                       public.forget_user(text, text)
   FROM PUBLIC;
 REVOKE ALL ON PROCEDURE public.reveal_login(bigint, text), public.reveal_rejected(text, text) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE public.process_raw_logins(integer),
@@ -105,3 +106,12 @@ GRANT EXECUTE ON FUNCTION loginvault.record_reveal(text, bigint, text, text),
   TO loginvault_pii_admin;
 GRANT EXECUTE ON PROCEDURE public.requeue_rejected(text, text[], integer, bigint, integer, integer, integer, integer)
   TO loginvault_pii_admin;
+
+-- Erasure (65_forget.sql): the PII admin forgets a user (audited).
+GRANT EXECUTE ON FUNCTION public.forget_user(text, text) TO loginvault_pii_admin;
+
+-- Mask keys held outside the database (15_mask_keys.sql): a processing
+-- session supplies them from its own temp table (COPY, never logged).
+-- (The PII admin too: requeue_rejected runs processing batches.)
+GRANT EXECUTE ON FUNCTION loginvault.supply_mask_keys(), loginvault.mask_key_version(text)
+  TO loginvault_loader, loginvault_pii_admin;

@@ -19,29 +19,41 @@ public actor StagingDatabase {
     private let onProcessRun: (@Sendable (ProcessRun) -> Void)?
     /// Told, after its commit, of what a staging batch put in rejected_logins, by reason (for metrics).
     private let onStagingRejects: (@Sendable ([String: Int]) -> Void)?
+    /// The mask key held outside the database, supplied before each processing run.
+    private let maskKeyFile: MaskKeyFile?
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
 
     public init(connectionString: String, logger: Logger, onProcessRun: (@Sendable (ProcessRun) -> Void)? = nil,
-                onStagingRejects: (@Sendable ([String: Int]) -> Void)? = nil) {
+                onStagingRejects: (@Sendable ([String: Int]) -> Void)? = nil,
+                maskKeyFile: MaskKeyFile? = nil) {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.loop = group.next()
         self.connectionString = connectionString
         self.logger = logger
         self.onProcessRun = onProcessRun
         self.onStagingRejects = onStagingRejects
+        self.maskKeyFile = maskKeyFile
     }
 
     /// Another session to the same database, with a thread of its own (for work
     /// that must not wait behind staging, such as processing while loading).
     public nonisolated func sibling() -> StagingDatabase {
         StagingDatabase(connectionString: connectionString, logger: logger, onProcessRun: onProcessRun,
-                        onStagingRejects: onStagingRejects)
+                        onStagingRejects: onStagingRejects, maskKeyFile: maskKeyFile)
     }
 
     /// Connects (or reconnects) now, so a bad connection string fails early.
     public func connect() throws {
         _ = try connected()
+    }
+
+    /// Supplies the mask key file's keys to this session (no-op without a file), so that a
+    /// missing or wrong key fails before anything is received. Processing does it again
+    /// before each run, which picks up a key added to the file for a rotation.
+    public func supplyMaskKeys() throws {
+        guard let maskKeyFile else { return }
+        try maskKeyFile.supply(to: try connected())
     }
 
     /// Whether the last connection is still healthy.
@@ -95,6 +107,7 @@ public actor StagingDatabase {
 
     private func callProcessRawLogins(batchSize: Int?) throws -> ProcessingRun {
         let connection = try connected()
+        try maskKeyFile?.supply(to: connection)
         if let batchSize {
             try connection.query("CALL public.process_raw_logins($1::int)", [.int(batchSize)])
         } else {

@@ -105,7 +105,7 @@ struct ProductionLoggingTests {
         // A rotation, a purge and reveals, as a DBA and a PII admin run them.
         // Every encoding of every key (read here as query results, never sent as parameters):
         // hex (bytea output, and the pgp passphrase; both cases), base64, escape.
-        let encodings = "SELECT encode(key_bytes, 'hex'), upper(encode(key_bytes, 'hex')), encode(key_bytes, 'base64'), encode(key_bytes, 'escape') FROM loginvault.keys"
+        let encodings = "SELECT encode(key_bytes, 'hex'), upper(encode(key_bytes, 'hex')), encode(key_bytes, 'base64'), encode(key_bytes, 'escape') FROM (SELECT key_bytes FROM loginvault.keys UNION ALL SELECT key_bytes FROM loginvault.mask_keys WHERE key_bytes IS NOT NULL) k"
         func keyEncodings() throws -> [String] { try database.query(encodings).rows.flatMap { row in (0..<4).compactMap { row[$0].string } } }
         let keysBefore = try keyEncodings()
         try database.runScript("CALL loginvault.rotate_data_key()")

@@ -54,7 +54,8 @@ struct SecretsTests {
                                              [.text(loaderPassword)]).first?[0].string ?? ""
             try setup.runScript(createRole)
             let keys = try setup.query("""
-                SELECT encode(key_bytes, 'hex'), encode(key_bytes, 'base64') FROM loginvault.keys
+                SELECT encode(key_bytes, 'hex'), encode(key_bytes, 'base64')
+                  FROM (SELECT key_bytes FROM loginvault.keys UNION ALL SELECT key_bytes FROM loginvault.mask_keys WHERE key_bytes IS NOT NULL) k
                 """).rows.flatMap { [$0[0].string!, $0[1].string!] }
             setup.close()
             #expect(keys.count >= 4, "a mask key and a data key, hex and base64")
