@@ -10,20 +10,23 @@ set -uo pipefail
 export LOGINVAULT_REQUIRE_INTEGRATION=1
 bin=$(swift build --show-bin-path)
 status=0
+failed=()   # the suites that failed, named again at the very end (CI shows the tail of the output)
+swiftlog=$(mktemp)
+trap 'rm -f "$swiftlog"' EXIT
 
 # One test at a time: many suites drive real loaders against the one moto_server and the
 # one cluster, and in parallel on a 2-core machine they starved each other's timeouts
 # (in-process fakes missing their deadlines, long polls answered late, heartbeats late).
 echo "== Swift tests (swift test --no-parallel)"
-swift test --skip-build --no-parallel --skip ChaosTests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || status=1
+swift test --skip-build --no-parallel --skip ChaosTests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' | tee -a "$swiftlog" || { status=1; failed+=("Swift tests"); }
 
 # On its own afterwards: its loaders, restarts and faults load the machine and moto,
 # which would upset the timing-sensitive tests above. `make chaos` runs the full profile.
 echo "== Chaos, quick profile (swift test --filter ChaosTests)"
-swift test --skip-build --filter ChaosTests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' || status=1
+swift test --skip-build --filter ChaosTests 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' | tee -a "$swiftlog" || { status=1; failed+=("Chaos, quick profile"); }
 
 echo "== Upgrade equals fresh (Tests/upgrade)"
-Tests/upgrade/upgrade_equals_fresh.sh "$bin/loginvault" || status=1
+Tests/upgrade/upgrade_equals_fresh.sh "$bin/loginvault" || { status=1; failed+=("Upgrade equals fresh"); }
 
 # The Dockerfile's build step, on the host: make install lays out bin/ and share/loginvault/sql,
 # and the installed binary finds its migrations there (not in this source tree).
@@ -39,22 +42,31 @@ if make --no-print-directory install INSTALL_CONFIG=debug PREFIX="$prefix" >/dev
   echo "ok: make install PREFIX=$prefix, and the installed loginvault migrates from $prefix/share/loginvault/sql"
 else
   echo "make install did not give a working layout in $prefix" >&2
-  status=1
+  status=1; failed+=("make install")
 fi
 psql -qX -c "DROP DATABASE IF EXISTS $installdb" >/dev/null 2>&1 || true
 rm -rf "$prefix"
 
 echo "== Managed PostgreSQL: pgcrypto elsewhere, a non-superuser owner (Tests/managed)"
-Tests/managed/managed_postgres.sh "$bin/loginvault" || status=1
+Tests/managed/managed_postgres.sh "$bin/loginvault" || { status=1; failed+=("Managed PostgreSQL"); }
 
 echo "== SQL tests (pgTAP, pg_prove)"
 db=loginvault_test
 PGOPTIONS="-c client_min_messages=warning" psql -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >/dev/null || status=1
 if "$bin/loginvault" migrate --database "dbname=$db" --migrations-dir sql/migrations --log-level warning >/dev/null \
    && psql -qX -d "$db" -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS pgtap' >/dev/null; then
-  PGDATABASE=$db pg_prove --failures --ext .sql --recurse Tests/sql || status=1
+  PGDATABASE=$db pg_prove --failures --ext .sql --recurse Tests/sql || { status=1; failed+=("SQL tests"); }
 else
   echo "could not prepare $db for pgTAP" >&2
-  status=1
+  status=1; failed+=("SQL tests (setup)")
+fi
+
+echo "== Summary"
+if [ "$status" -eq 0 ]; then
+  echo "every suite passed"
+else
+  printf 'FAILED: %s\n' "${failed[@]:-an unnamed step}"
+  # Swift Testing marks a failed test or issue with ✘, XCTest with "error:"; name them here.
+  grep -E '✘|: error: ' "$swiftlog" | grep -v 'passed after' | head -40
 fi
 exit $status
