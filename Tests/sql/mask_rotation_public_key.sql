@@ -18,20 +18,7 @@ SELECT plan(24);
 TRUNCATE user_logins, rejected_logins, raw_logins;  -- a fresh installation
 SELECT loginvault.use_public_key(:'pub');
 
-CREATE TEMP TABLE expected (message_id text PRIMARY KEY, ip text, dev text);
-CREATE FUNCTION pg_temp.mismatches() RETURNS integer LANGUAGE sql AS $$
-  SELECT count(*)::int
-    FROM user_logins a JOIN expected ea ON ea.message_id = a.message_id,
-         user_logins b JOIN expected eb ON eb.message_id = b.message_id
-   WHERE a.message_id < b.message_id
-     AND ((a.masked_ip = b.masked_ip) IS DISTINCT FROM (ea.ip = eb.ip)
-          OR (a.masked_device_id = b.masked_device_id) IS DISTINCT FROM (ea.dev = eb.dev))
-$$;
-CREATE FUNCTION pg_temp.stage(id text, user_id text, ip text, dev text) RETURNS void LANGUAGE sql AS $$
-  INSERT INTO raw_logins (message_id, body, sent_at)
-  VALUES (id, jsonb_build_object('user_id', user_id, 'ip', ip, 'device_id', dev), now());
-  INSERT INTO expected VALUES (id, loginvault.canonical_ip(ip), nullif(btrim(dev), ''));
-$$;
+\ir support/mask_equality.psql
 -- pgcrypto's pgp_pub_decrypt calls in this transaction (an unwrap of a batch key)
 CREATE FUNCTION pg_temp.unwraps() RETURNS integer LANGUAGE sql AS $$
   SELECT coalesce(sum(pg_stat_get_xact_function_calls(p.oid)), 0)::int FROM pg_proc p

@@ -39,15 +39,10 @@ struct MaskRotationPublicKeyTests {
     }
 
     @Test func aRotationInPublicKeyModeKeepsDuplicatesAndLeavesNoKeyInTheLog() async throws {
-        let keys = try KeyPair.generate()
-        defer { keys.directory.remove() }
-        let production = try ProductionLoggingCluster()
-        defer { production.destroy() }
-        let connectionString = production.connectionString
-        let database = try PostgresConnection(connectionString)
-
-        let chosen = try LoginVaultExecutable.run(["use-public-key", "--key-file", keys.publicKey.path, "--database", connectionString])
-        #expect(chosen.status == 0, "\(chosen.stderr)")
+        let installation = try PublicKeyOriginalsTests.Installation()
+        defer { installation.destroy() }
+        let (keys, production, database, connectionString) = (installation.keys, installation.production, installation.database,
+                                                              installation.connectionString)
         let load = try LoginVaultExecutable.run(["load", "--from-file", LoadFixture.samplePath,
                                                  "--database", connectionString, "--log-level", "warning"])
         #expect(load.status == 0, "\(load.stderr)")
@@ -124,16 +119,11 @@ struct MaskRotationPublicKeyTests {
     }
 
     @Test func aDumpWithEveryProtectionOnRecoversNothingWithoutThePrivateKey() async throws {
-        let keys = try KeyPair.generate()
-        defer { keys.directory.remove() }
-        let production = try ProductionLoggingCluster()
-        defer { production.destroy() }
-        let connectionString = production.connectionString
-        let database = try PostgresConnection(connectionString)
-
         // One installation, both install-time choices: originals to a public key, the mask key outside.
-        let chosen = try LoginVaultExecutable.run(["use-public-key", "--key-file", keys.publicKey.path, "--database", connectionString])
-        #expect(chosen.status == 0, "\(chosen.stderr)")
+        let installation = try PublicKeyOriginalsTests.Installation()
+        defer { installation.destroy() }
+        let (keys, production, database, connectionString) = (installation.keys, installation.production, installation.database,
+                                                              installation.connectionString)
         let maskKey = MaskKeyOutsideTests.hex(MaskKeyOutsideTests.randomKey())
         let maskKeyFile = keys.directory.url.appendingPathComponent("mask.key")
         try (maskKey + "\n").write(to: maskKeyFile, atomically: true, encoding: .utf8)

@@ -69,21 +69,43 @@ struct PublicKeyOriginalsTests {
         }
     }
 
+    /// A new key pair and a production-logging cluster whose database `loginvault public-key`
+    /// switched to the public-key mode; `destroy()` removes both.
+    struct Installation {
+        let keys: KeyPair
+        let production: ProductionLoggingCluster
+        let database: PostgresConnection
+        var connectionString: String { production.connectionString }
+
+        init() throws {
+            keys = try KeyPair.generate()
+            do {
+                production = try ProductionLoggingCluster()
+                database = try PostgresConnection(production.connectionString)
+            } catch {
+                keys.directory.remove()
+                throw error
+            }
+            let chosen = try LoginVaultExecutable.run(["use-public-key", "--key-file", keys.publicKey.path, "--database", production.connectionString])
+            #expect(chosen.status == 0 && chosen.stdout.contains("originals are now encrypted to PGP key"), "\(chosen.stdout) \(chosen.stderr)")
+        }
+
+        func destroy() {
+            production.destroy()
+            keys.directory.remove()
+        }
+    }
+
     static let rejectBody = #"{"user_id": 42, "ip": "203.0.113.77", "device_id": "777-77-7777"}"#
 
     @Test func originalsSurviveNoStolenDumpButRevealWithThePrivateKeyAndNeverReachTheLog() async throws {
-        let keys = try KeyPair.generate()
-        defer { keys.directory.remove() }
-        let production = try ProductionLoggingCluster()
-        defer { production.destroy() }
-        let connectionString = production.connectionString
-        let database = try PostgresConnection(connectionString)
-
-        // The install-time choice, then the sample and a reject through the real path.
+        // The install-time choice (Installation), then the sample and a reject through the real path.
+        let installation = try Installation()
+        defer { installation.destroy() }
+        let (keys, production, database, connectionString) = (installation.keys, installation.production, installation.database,
+                                                              installation.connectionString)
         let refused = try LoginVaultExecutable.run(["use-public-key", "--key-file", keys.privateKey.path, "--database", connectionString])
         #expect(refused.status == 1 && refused.stderr.contains("PRIVATE key"), "a private key is refused before it is sent: \(refused.stderr)")
-        let chosen = try LoginVaultExecutable.run(["use-public-key", "--key-file", keys.publicKey.path, "--database", connectionString])
-        #expect(chosen.status == 0 && chosen.stdout.contains("originals are now encrypted to PGP key"), "\(chosen.stdout) \(chosen.stderr)")
         #expect(try database.query("SELECT count(*) FROM loginvault.keys WHERE purpose = 'data'").first?[0].int == 0,
                 "public-key mode keeps no data key")
         let load = try LoginVaultExecutable.run(["load", "--from-file", LoadFixture.samplePath,
