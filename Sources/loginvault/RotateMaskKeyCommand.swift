@@ -18,7 +18,8 @@ struct RotateMaskKeyCommand: ParsableCommand {
             logins from their originals in committed batches while loading goes on, then, in one \
             transaction, puts every new mask into user_logins and erases the old key. Analysts' \
             duplicate detection stays correct throughout: every mask they see is under one key. \
-            Run it again to finish a rotation that stopped (an error, a lost connection).
+            Run it again, with the same options, to finish a rotation that stopped (an error, \
+            a lost connection).
 
             Public-key mode (loginvault use-public-key): re-masking needs the originals, so the \
             PII admins' private key. Give it with --private-key-file (a file, or - for standard \
@@ -76,10 +77,10 @@ struct RotateMaskKeyCommand: ParsableCommand {
             let before = try activeVersion(connection)
             if let newKey {
                 try PrivateKeyOptions.copyTemporaryTable(connection, "loginvault_mask_key", column: "key_hex", rows: [newKey])
-                try connection.query("SELECT loginvault.begin_mask_key_rotation(held_outside => true)")
             }
-            // The simple query protocol: a procedure that COMMITs runs as a top-level CALL.
-            try connection.runScript("CALL loginvault.rotate_mask_key(\(batchSize))")
+            // The simple query protocol: a procedure that COMMITs runs as a top-level CALL. It
+            // checks the private key before it begins anything.
+            try connection.runScript("CALL loginvault.rotate_mask_key(\(batchSize)\(newKey == nil ? "" : ", held_outside => true"))")
             if secret != nil { PrivateKeyOptions.remove(from: connection) }
             let after = try activeVersion(connection)
             print("mask key version \(after) is active (was \(before)); every login is re-masked under it and the previous key is erased")

@@ -4,7 +4,9 @@
 --   SELECT loginvault.begin_mask_key_rotation();                      -- a new random key, stored
 --   SELECT loginvault.begin_mask_key_rotation(held_outside => true);  -- the key in pg_temp.loginvault_mask_key
 --   CALL loginvault.rotate_mask_key();                                -- re-mask in batches, then switch
--- (rotate_mask_key begins a rotation itself if none is in progress.)
+-- (rotate_mask_key begins a rotation itself if none is in progress:
+--  CALL loginvault.rotate_mask_key(held_outside => true) with the new key in
+--  pg_temp.loginvault_mask_key. `loginvault rotate-mask-key` runs it.)
 --
 -- Design: analysts only ever see masks under ONE key, the active one.
 --   1. begin: a 'next' version is added. From then on every processing batch
@@ -228,7 +230,11 @@ COMMENT ON FUNCTION loginvault.switch_mask_key(text, text) IS
   'Part of the mask-key rotation: in one transaction, with processing held back, put every login''s next masks into user_logins and make the next key active (the old one erased). Owner only.';
 
 -- The rotation procedure. Call it outside a transaction block.
-CREATE OR REPLACE PROCEDURE loginvault.rotate_mask_key(batch_size integer DEFAULT 10000)
+-- held_outside: as begin_mask_key_rotation's, when it begins the rotation
+-- (true: the new key in this session's pg_temp.loginvault_mask_key). When a
+-- rotation to a key held outside is already in progress, the same call with
+-- the same key given again supplies it to this session and finishes it.
+CREATE OR REPLACE PROCEDURE loginvault.rotate_mask_key(batch_size integer DEFAULT 10000, held_outside boolean DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -249,8 +255,10 @@ BEGIN
      FROM (SELECT o.key_id FROM loginvault.user_login_originals o ORDER BY o.login_id LIMIT 1) f,
           loginvault.session_private_key() k;
   IF NOT loginvault.mask_key_rotation_in_progress() THEN
-    PERFORM loginvault.begin_mask_key_rotation();
+    PERFORM loginvault.begin_mask_key_rotation(held_outside);
     COMMIT;
+  ELSIF held_outside AND to_regclass('pg_temp.loginvault_mask_key') IS NOT NULL THEN
+    PERFORM loginvault.supply_mask_keys();
   END IF;
   -- A barrier: every batch that began before the rotation has ended after
   -- this, so every login committed later has its next mask already.
@@ -269,8 +277,8 @@ BEGIN
   RAISE NOTICE 'rotate_mask_key: mask key version % is active (% re-mask batches); the previous key is erased', v_next, v_batches;
 END
 $$;
-COMMENT ON PROCEDURE loginvault.rotate_mask_key(integer) IS
-  'Rotate the mask key: begin (unless begun), re-mask every login in committed batches, then switch atomically. Call outside a transaction block. Owner only.';
+COMMENT ON PROCEDURE loginvault.rotate_mask_key(integer, boolean) IS
+  'Rotate the mask key: begin (unless begun; held_outside as begin_mask_key_rotation''s), re-mask every login in committed batches (public-key mode: with the session''s private key), then switch atomically. Call outside a transaction block. Owner only.';
 
 -- Whether a rotation is in progress (rotate_mask_key asks; so may an operator).
 CREATE OR REPLACE FUNCTION loginvault.mask_key_rotation_in_progress() RETURNS boolean

@@ -12,7 +12,8 @@ import Testing
 ///     re-masked, duplicate detection is the same before and after, and the server log holds
 ///     neither the private key, nor its passphrase, nor any unwrapped batch key, nor a mask key;
 ///   * one installation with every protection on (originals encrypted to a public key, the
-///     mask key held outside the database): a `pg_dump` taken as the owner and restored into
+///     mask key held outside the database, rotated once to a new key held outside with
+///     `rotate-mask-key --new-mask-key-file`): a `pg_dump` taken as the owner and restored into
 ///     a fresh cluster decrypts no original with anything in it, and no mask can be recomputed
 ///     (the mask key is not in it); with the private key the originals come back.
 @Suite("Security: mask-key rotation in public-key mode; a dump with every protection on", .enabled(if: Integration.postgres))
@@ -138,13 +139,33 @@ struct MaskRotationPublicKeyTests {
         #expect(try database.query("SELECT count(*) FROM loginvault.mask_keys WHERE key_bytes IS NOT NULL").first?[0].int == 0)
         #expect(try database.query("SELECT count(*) FROM loginvault.keys").first?[0].int == 0, "no data key and no mask key stored")
 
+        // A rotation to a new key held outside, as an operator runs it: the new key added to the
+        // loaders' key file first; without the private key nothing begins; with it, version 2.
+        let oldMaskKey = maskKey
+        let newMaskKey = MaskKeyOutsideTests.hex(MaskKeyOutsideTests.randomKey())
+        let newMaskKeyFile = keys.directory.url.appendingPathComponent("new-mask.key")
+        try (newMaskKey + "\n").write(to: newMaskKeyFile, atomically: true, encoding: .utf8)
+        try (oldMaskKey + "\n" + newMaskKey + "\n").write(to: maskKeyFile, atomically: true, encoding: .utf8)
+        let environment = [MaskKeyFile.environmentVariable: maskKeyFile.path]
+        let refused = try LoginVaultExecutable.run(["rotate-mask-key", "--new-mask-key-file", newMaskKeyFile.path, "--database", connectionString],
+                                                   environment: environment)
+        #expect(refused.status == 1 && refused.stderr.contains("re-masking needs its private key"), "\(refused.stderr)")
+        #expect(try database.query("SELECT count(*) FROM loginvault.mask_keys WHERE state = 'next'").first?[0].int == 0, "nothing began")
+        let rotated = try LoginVaultExecutable.run(["rotate-mask-key", "--new-mask-key-file", newMaskKeyFile.path,
+                                                    "--private-key-file", keys.privateKey.path, "--key-passphrase-file", keys.passphraseFile.path,
+                                                    "--database", connectionString], environment: environment)
+        #expect(rotated.status == 0 && rotated.stdout.contains("mask key version 2 is active (was 1)"), "\(rotated.stdout) \(rotated.stderr)")
+        try (newMaskKey + "\n").write(to: maskKeyFile, atomically: true, encoding: .utf8)  // the old line may go
+        #expect(try database.query("SELECT count(*) FROM loginvault.mask_keys WHERE key_bytes IS NOT NULL").first?[0].int == 0,
+                "the new key is held outside too")
+
         // The dump, as the owner, and its restore into a fresh cluster.
         let (dump, restoredCluster, stolenString) = try PublicKeyOriginalsTests.dumpAndRestore(connectionString, in: keys.directory)
         defer { restoredCluster.destroy() }
         #expect(dump.contains("COPY loginvault.wrapped_keys") && dump.contains("COPY loginvault.mask_keys"), "the dump has the key tables")
         let pii = try SamplePII.values
         #expect(SamplePII.found(pii, in: dump).isEmpty, "plaintext PII in pg_dump")
-        #expect(SamplePII.found(Self.encodings(hex: maskKey), in: dump).isEmpty, "the mask key is in pg_dump")
+        #expect(SamplePII.found(Self.encodings(hex: oldMaskKey) + Self.encodings(hex: newMaskKey), in: dump).isEmpty, "a mask key is in pg_dump")
         let stolen = try PostgresConnection(stolenString)
         #expect(try stolen.query("SELECT count(*) FROM user_logins").first?[0].int == logins)
 
@@ -170,7 +191,7 @@ struct MaskRotationPublicKeyTests {
         let fromDump = try stolen.query(recompute.replacingOccurrences(of: "%CANDIDATES%", with: candidates), [values]).first?[0].int
         #expect(fromDump == 0, "a mask recomputed from something in the dump")
         let withRealKey = try stolen.query(recompute.replacingOccurrences(of: "%CANDIDATES%", with: "(SELECT decode($2, 'hex') AS k)"),
-                                           [values, .text(maskKey)]).first?[0].int ?? 0
+                                           [values, .text(newMaskKey)]).first?[0].int ?? 0
         #expect(withRealKey > 100, "control: with the mask key the same check recomputes the masks (\(withRealKey))")
 
         // With the private key, the originals come back.
@@ -188,7 +209,8 @@ struct MaskRotationPublicKeyTests {
 
         // And the production log of the installation holds no mask key and no original.
         let log = try production.log()
-        #expect(SamplePII.found(Self.encodings(hex: maskKey) + pii, in: log).isEmpty, "a mask key or an original in the server log")
+        #expect(SamplePII.found(Self.encodings(hex: oldMaskKey) + Self.encodings(hex: newMaskKey) + pii, in: log).isEmpty,
+                "a mask key or an original in the server log")
         SecurityFigures.record(test: #function, kind: .security, checks: decryptable.tried,
                                what: "key candidates x ciphertexts of a restored pg_dump with public-key originals and the mask key outside; none decrypts, no mask recomputes")
     }
