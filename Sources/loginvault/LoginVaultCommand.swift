@@ -22,11 +22,13 @@ struct LoginVaultCommand: AsyncParsableCommand {
               loginvault load --from-file examples/login-queue-sample.json
               loginvault requeue --reason too_many_receives
               loginvault reveal --login-id 42 --reason 'ticket SEC-1234'
+              loginvault rotate-mask-key --private-key-file ~/pii-private.asc
 
             Shell completions: loginvault --generate-completion-script bash (or zsh, fish).
             """,
         version: BuildInfo.versionLine,
         subcommands: [MigrateCommand.self, LoadCommand.self, CheckCommand.self, StatusCommand.self, RequeueCommand.self, RevealCommand.self, UsePublicKeyCommand.self,
+                      RotateMaskKeyCommand.self,
                       VersionCommand.self]
     )
 }

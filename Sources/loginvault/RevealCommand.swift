@@ -47,13 +47,7 @@ struct RevealCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Why (3 to 500 characters, e.g. a ticket number); stored in the audit.", valueName: "text"))
     var reason: String
 
-    @Option(name: .customLong("private-key-file"),
-            help: ArgumentHelp("The armored PGP private key (public-key mode); - reads standard input.", valueName: "path"))
-    var privateKeyFile: String?
-
-    @Option(name: .customLong("key-passphrase-file"),
-            help: ArgumentHelp("A file whose first line is the private key's passphrase; - reads standard input.", valueName: "path"))
-    var keyPassphraseFile: String?
+    @OptionGroup var privateKey: PrivateKeyOptions
 
     @Flag(help: "Print the result as one JSON object.")
     var json = false
@@ -66,34 +60,17 @@ struct RevealCommand: ParsableCommand {
         if reason.trimmingCharacters(in: .whitespacesAndNewlines).count < 3 {
             throw ValidationError("--reason is required: say why (3 to 500 characters, e.g. --reason 'ticket SEC-1234')")
         }
-        if privateKeyFile == "-" && keyPassphraseFile == "-" {
-            throw ValidationError("only one of --private-key-file and --key-passphrase-file can read standard input")
-        }
-        if keyPassphraseFile != nil && privateKeyFile == nil {
-            throw ValidationError("--key-passphrase-file needs --private-key-file")
-        }
     }
 
     func run() throws {
         let outcome: RevealOutcome
         do {
-            let key = try privateKeyFile.map { try Self.readLines($0, what: "private key") }
-            let passphrase = try keyPassphraseFile.map { try Self.readLines($0, what: "key passphrase").first ?? "" }
-            if let key, !key.contains(where: { $0.hasPrefix("-----BEGIN PGP PRIVATE KEY BLOCK-----") }) {
-                throw RevealError("\(privateKeyFile ?? "") is not an armored PGP private key (-----BEGIN PGP PRIVATE KEY BLOCK-----); export it with gpg --armor --export-secret-keys")
-            }
+            let secret = try privateKey.read()
             let connection = try database.connect()
             defer { connection.close() }
-            if let key {
-                try Self.copyTemporaryTable(connection, "loginvault_private_key", column: "line", rows: key)
-            }
-            if let passphrase {
-                try Self.copyTemporaryTable(connection, "loginvault_key_password", column: "password", rows: [passphrase])
-            }
+            if let secret { try PrivateKeyOptions.supply(secret, to: connection) }
             outcome = try reveal(connection)
-            if key != nil {
-                _ = try? connection.query("DROP TABLE IF EXISTS pg_temp.loginvault_private_key, pg_temp.loginvault_key_password")
-            }
+            if secret != nil { PrivateKeyOptions.remove(from: connection) }
         } catch {
             throw fail(error)
         }
@@ -119,40 +96,9 @@ struct RevealCommand: ParsableCommand {
                              rejectedFor: row?["rejected_for"].string, body: row?["body"].string,
                              auditId: row?["audit_id"].int ?? 0, found: row?["rejected_for"].string != nil)
     }
-
-    /// The lines of a file (or standard input for `-`), without their line ends.
-    static func readLines(_ path: String, what: String) throws -> [String] {
-        let data: Data
-        if path == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let contents = FileManager.default.contents(atPath: path) else {
-                throw RevealError("cannot read the \(what) file \(path)")
-            }
-            data = contents
-        }
-        guard let text = String(data: data, encoding: .utf8), !text.isEmpty else {
-            throw RevealError("the \(what) (\(path == "-" ? "standard input" : path)) is empty or not UTF-8")
-        }
-        return text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" })
-            .map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
-    }
-
-    /// A temporary table of this session filled by binary COPY: its rows never
-    /// appear in SQL text, bind parameters or the server log.
-    static func copyTemporaryTable(_ connection: PostgresConnection, _ table: String, column: String, rows: [String]) throws {
-        try connection.query("DROP TABLE IF EXISTS pg_temp.\(table)")
-        try connection.query("CREATE TEMPORARY TABLE \(table) (\(column) text)")
-        try connection.copyIn("COPY pg_temp.\(table) (\(column)) FROM STDIN WITH (FORMAT binary)", format: .binary) { writer in
-            for line in rows {
-                try writer.beginRow(fieldCount: 1)
-                writer.append(line)
-            }
-        }
-    }
 }
 
-/// A clear error of `loginvault reveal` (bad key file, ...).
+/// A clear error about a key file (reveal, rotate-mask-key, use-public-key: unreadable, not a key, ...).
 struct RevealError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }

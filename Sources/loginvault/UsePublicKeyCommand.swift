@@ -38,7 +38,7 @@ struct UsePublicKeyCommand: ParsableCommand {
 
     func run() throws {
         do {
-            let armored = try RevealCommand.readLines(keyFile, what: "public key").joined(separator: "\n")
+            let armored = try PrivateKeyOptions.readLines(keyFile, what: "public key").joined(separator: "\n")
             if armored.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----") {
                 throw RevealError("\(keyFile) holds a PRIVATE key: give the database only the public key (gpg --armor --export)")
             }

@@ -5,22 +5,7 @@
 BEGIN;
 SELECT plan(17);
 
--- The expected normalised values of each test row; mismatches() counts the
--- pairs of rows whose mask equality disagrees with the equality of their values.
-CREATE TEMP TABLE expected (message_id text PRIMARY KEY, ip text, dev text);
-CREATE FUNCTION pg_temp.mismatches() RETURNS integer LANGUAGE sql AS $$
-  SELECT count(*)::int
-    FROM user_logins a JOIN expected ea ON ea.message_id = a.message_id,
-         user_logins b JOIN expected eb ON eb.message_id = b.message_id
-   WHERE a.message_id < b.message_id
-     AND ((a.masked_ip = b.masked_ip) IS DISTINCT FROM (ea.ip = eb.ip)
-          OR (a.masked_device_id = b.masked_device_id) IS DISTINCT FROM (ea.dev = eb.dev))
-$$;
-CREATE FUNCTION pg_temp.stage(id text, user_id text, ip text, dev text) RETURNS void LANGUAGE sql AS $$
-  INSERT INTO raw_logins (message_id, body, sent_at)
-  VALUES (id, jsonb_build_object('user_id', user_id, 'ip', ip, 'device_id', dev), now());
-  INSERT INTO expected VALUES (id, loginvault.canonical_ip(ip), nullif(btrim(dev), ''));
-$$;
+\ir support/mask_equality.psql
 CREATE FUNCTION pg_temp.pairs_checked() RETURNS integer LANGUAGE sql AS $$
   SELECT (count(*) * (count(*) - 1) / 2)::int FROM user_logins u JOIN expected e USING (message_id)
 $$;

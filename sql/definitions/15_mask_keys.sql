@@ -64,24 +64,29 @@ COMMENT ON FUNCTION loginvault.session_mask_key(integer, bytea) IS
   'The key of a mask key version held outside the database, as this session supplied it, checked against its fingerprint. Owner and its SECURITY DEFINER functions only.';
 
 -- mask_key(): the active mask key; next_mask_key(): the next one during a
--- rotation, else NULL. Deliberately NOT security definer: they work only for
--- a role that can already read loginvault.mask_keys (the owner, and the
--- owner's SECURITY DEFINER functions).
-CREATE OR REPLACE FUNCTION loginvault.mask_key() RETURNS bytea
+-- rotation, else NULL; both are mask_key_in_state(state): the key of the
+-- version in that state, stored or supplied by this session. Deliberately
+-- NOT security definer: they work only for a role that can already read
+-- loginvault.mask_keys (the owner, and the owner's SECURITY DEFINER
+-- functions).
+CREATE OR REPLACE FUNCTION loginvault.mask_key_in_state(state text) RETURNS bytea
 LANGUAGE sql STABLE
 AS $$
   SELECT coalesce(m.key_bytes, loginvault.session_mask_key(m.version, m.fingerprint))
-    FROM loginvault.mask_keys m WHERE m.state = 'active'
+    FROM loginvault.mask_keys m WHERE m.state = mask_key_in_state.state
 $$;
+COMMENT ON FUNCTION loginvault.mask_key_in_state(text) IS
+  'The mask key of the version in a state (''active'', ''next''): stored, or supplied by this session when held outside the database; NULL if none. Owner and its SECURITY DEFINER functions only.';
+
+CREATE OR REPLACE FUNCTION loginvault.mask_key() RETURNS bytea
+LANGUAGE sql STABLE
+AS $$ SELECT loginvault.mask_key_in_state('active') $$;
 COMMENT ON FUNCTION loginvault.mask_key() IS
   'The active mask key (stored, or supplied by this session when held outside the database). Owner and its SECURITY DEFINER functions only.';
 
 CREATE OR REPLACE FUNCTION loginvault.next_mask_key() RETURNS bytea
 LANGUAGE sql STABLE
-AS $$
-  SELECT coalesce(m.key_bytes, loginvault.session_mask_key(m.version, m.fingerprint))
-    FROM loginvault.mask_keys m WHERE m.state = 'next'
-$$;
+AS $$ SELECT loginvault.mask_key_in_state('next') $$;
 COMMENT ON FUNCTION loginvault.next_mask_key() IS
   'During a mask-key rotation, the next mask key; NULL otherwise. Owner and its SECURITY DEFINER functions only.';
 

@@ -130,7 +130,7 @@ COMMENT ON FUNCTION loginvault.use_public_key(text) IS
 -- row's key_id stands for: the data key's (symmetric), or the wrapped batch
 -- key decrypted with the given private key (public-key mode). NULL when the
 -- key is unknown or no private key is given. Owner and its SECURITY DEFINER
--- functions (the reveal) only; a generic plan keeps the private key a $n.
+-- functions (the reveal, the mask-key rotation) only; a generic plan keeps the private key a $n.
 CREATE OR REPLACE FUNCTION loginvault.originals_passphrase(key_id integer, private_key bytea, key_password text) RETURNS text
 LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan
 AS $$
@@ -140,7 +140,7 @@ BEGIN
     (SELECT loginvault.pgp_pub_decrypt(w.wrapped_key, private_key, coalesce(key_password, ''))
        FROM loginvault.wrapped_keys w WHERE w.key_id = originals_passphrase.key_id));
 EXCEPTION WHEN external_routine_invocation_exception THEN  -- pgcrypto: Wrong key or corrupt data
-  RAISE EXCEPTION 'reveal: the private key does not open key %: %', key_id, SQLERRM
+  RAISE EXCEPTION 'loginvault: the private key does not open key %: %', key_id, SQLERRM
     USING ERRCODE = 'external_routine_invocation_exception',
           HINT = 'Give the private key of the pair this row was encrypted to (loginvault.wrapped_keys.public_key_id), and its passphrase if it has one (--key-passphrase-file).';
 END

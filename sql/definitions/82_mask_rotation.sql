@@ -4,7 +4,9 @@
 --   SELECT loginvault.begin_mask_key_rotation();                      -- a new random key, stored
 --   SELECT loginvault.begin_mask_key_rotation(held_outside => true);  -- the key in pg_temp.loginvault_mask_key
 --   CALL loginvault.rotate_mask_key();                                -- re-mask in batches, then switch
--- (rotate_mask_key begins a rotation itself if none is in progress.)
+-- (rotate_mask_key begins a rotation itself if none is in progress:
+--  CALL loginvault.rotate_mask_key(held_outside => true) with the new key in
+--  pg_temp.loginvault_mask_key. `loginvault rotate-mask-key` runs it.)
 --
 -- Design: analysts only ever see masks under ONE key, the active one.
 --   1. begin: a 'next' version is added. From then on every processing batch
@@ -27,11 +29,18 @@
 -- their masks. The switch updates every login row while processing waits
 -- (docs/database.md gives the cost).
 --
--- Re-masking needs the originals, so the data key that encrypts them: in the
--- symmetric mode it is in the database. An original that no data key in the
--- database can decrypt stops the rotation with an error (nothing is
--- switched); a mode whose originals need a key held elsewhere must supply it
--- to originals_for_remask.
+-- Re-masking needs the originals, so the key that encrypts them: in the
+-- symmetric mode the data key, in the database. In the public-key mode
+-- (15_public_key.sql) each batch's data key is stored only wrapped to the
+-- PGP public key: the rotating session supplies the private key as a reveal
+-- does (70_reveal.sql: COPY into pg_temp.loginvault_private_key and
+-- loginvault_key_password; `loginvault rotate-mask-key --private-key-file`
+-- does it), rotate_mask_key reads it inside each statement
+-- (session_private_key()) and hands it on as a value, and each re-mask batch
+-- unwraps each batch key its logins are under ONCE (add_next_masks), never
+-- per row. Without the private key, or with one that does not open the
+-- keys, rotate_mask_key refuses before it begins; an original that no key
+-- opens stops the rotation with an error (nothing is switched).
 --
 -- A key held outside the database (15_mask_keys.sql): begin with
 -- held_outside => true after putting the new key in this session's
@@ -85,50 +94,76 @@ $$;
 COMMENT ON FUNCTION loginvault.begin_mask_key_rotation(boolean) IS
   'Begin a mask-key rotation: add the next version (random and stored, or held outside: from pg_temp.loginvault_mask_key); new logins get masks under it too. Owner only.';
 
--- originals_for_remask(originals, key_id): the decrypted originals of a
--- login as jsonb; raises when no data key in the database decrypts them.
-CREATE OR REPLACE FUNCTION loginvault.originals_for_remask(originals bytea, key_id integer) RETURNS jsonb
+-- remask_passphrase(key_id, armored_private_key, key_password): the pgp
+-- passphrase of the originals under one key: a data key's (symmetric mode),
+-- or (public-key mode) the batch key unwrapped with the private key the
+-- rotating session supplied (70_reveal.sql: COPY into
+-- pg_temp.loginvault_private_key, read by session_private_key()). Raises,
+-- saying what to do, when the key is unknown or the private key is missing
+-- or does not open it. The passphrase is a function result, never a
+-- variable or a constant in a plan.
+CREATE OR REPLACE FUNCTION loginvault.remask_passphrase(key_id integer, armored_private_key text, key_password text) RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, loginvault, pg_temp
-SET plan_cache_mode = force_generic_plan  -- decrypted values are $n in a plan, never constants
+SET plan_cache_mode = force_generic_plan  -- the private key is $n in a plan, never a constant
 AS $$
 BEGIN
-  IF loginvault.data_key_passphrase(key_id) IS NULL THEN
-    RAISE EXCEPTION 'mask-key rotation: the originals under key % cannot be decrypted with a key held in the database', key_id
-      USING HINT = 'Re-masking needs the originals; nothing was switched.';
+  IF NOT EXISTS (SELECT FROM loginvault.keys k WHERE k.key_id = remask_passphrase.key_id AND k.purpose = 'data') THEN
+    IF NOT EXISTS (SELECT FROM loginvault.wrapped_keys w WHERE w.key_id = remask_passphrase.key_id) THEN
+      RAISE EXCEPTION 'mask-key rotation: the originals under key % cannot be decrypted: the database has neither that data key nor its wrapped batch key', key_id
+        USING HINT = 'Re-masking needs the originals; nothing was switched.';
+    END IF;
+    IF armored_private_key IS NULL THEN
+      RAISE EXCEPTION 'mask-key rotation: the originals are encrypted to a PGP public key (public-key mode); re-masking needs its private key'
+        USING HINT = 'loginvault rotate-mask-key --private-key-file FILE [--key-passphrase-file FILE]; or in psql: CREATE TEMP TABLE loginvault_private_key (line text); \copy loginvault_private_key FROM ''pii-private.asc'' (and loginvault_key_password (password text) if it has a passphrase), then CALL loginvault.rotate_mask_key(). Nothing was switched.';
+    END IF;
   END IF;
-  RETURN loginvault.decrypt(originals, loginvault.data_key_passphrase(key_id))::jsonb;
+  RETURN loginvault.originals_passphrase(key_id, loginvault.dearmor(armored_private_key), key_password);
 END
 $$;
-COMMENT ON FUNCTION loginvault.originals_for_remask(bytea, integer) IS
-  'Part of the mask-key rotation: a login''s decrypted originals; refuses when the database holds no key for them. Owner only.';
+COMMENT ON FUNCTION loginvault.remask_passphrase(integer, text, text) IS
+  'Part of the mask-key rotation: the passphrase of the originals under one key (a data key, or a batch key unwrapped with the session''s private key); raises saying what to do. Owner only.';
 
--- add_next_masks(login_ids): the masks under the next key of these logins,
--- from their originals, normalised as processing does (20_masking.sql), into
--- user_login_next_masks (a login that has them already is left alone).
--- Owner only.
-CREATE OR REPLACE FUNCTION loginvault.add_next_masks(login_ids bigint[]) RETURNS void
+-- add_next_masks(login_ids, armored_private_key, key_password): the masks
+-- under the next key of these logins, from their originals, normalised as
+-- processing does (20_masking.sql), into user_login_next_masks (a login that
+-- has them already, e.g. processed during the rotation, is left alone and
+-- not decrypted). Each key the logins are under is opened
+-- ONCE per call (public-key mode: one pgp_pub_decrypt per batch key, not per
+-- row), inside this one statement. Owner only.
+CREATE OR REPLACE FUNCTION loginvault.add_next_masks(login_ids bigint[], armored_private_key text, key_password text) RETURNS void
 LANGUAGE sql VOLATILE SET search_path = pg_catalog, loginvault, pg_temp
 AS $$
+  WITH batch AS MATERIALIZED (
+    SELECT o.login_id, o.key_id, o.originals FROM loginvault.user_login_originals o
+     WHERE o.login_id = ANY (login_ids)
+       AND NOT EXISTS (SELECT FROM loginvault.user_login_next_masks n WHERE n.login_id = o.login_id)
+  ), passphrases AS MATERIALIZED (
+    SELECT k.key_id, loginvault.remask_passphrase(k.key_id, armored_private_key, key_password) AS passphrase
+      FROM (SELECT DISTINCT b.key_id FROM batch b) k
+  ), originals AS MATERIALIZED (
+    SELECT b.login_id, loginvault.decrypt(b.originals, p.passphrase)::jsonb AS v
+      FROM batch b JOIN passphrases p ON p.key_id = b.key_id
+  )
   INSERT INTO loginvault.user_login_next_masks (login_id, masked_ip, masked_device_id)
   SELECT t.login_id,
          loginvault.mask('ip', loginvault.canonical_ip(t.v->>'ip'), (SELECT loginvault.next_mask_key())),
          loginvault.mask('device_id', nullif(loginvault.trim_ws(t.v->>'device_id'), ''), (SELECT loginvault.next_mask_key()))
-    FROM (SELECT o.login_id, loginvault.originals_for_remask(o.originals, o.key_id) AS v
-            FROM loginvault.user_login_originals o
-           WHERE o.login_id = ANY (login_ids)
-          OFFSET 0) t
+    FROM originals t
   ON CONFLICT (login_id) DO NOTHING
 $$;
-COMMENT ON FUNCTION loginvault.add_next_masks(bigint[]) IS
-  'Part of the mask-key rotation: the next masks of some logins, from their originals. Owner only.';
+COMMENT ON FUNCTION loginvault.add_next_masks(bigint[], text, text) IS
+  'Part of the mask-key rotation: the next masks of some logins, from their originals (each key opened once per call). Owner only.';
 
--- remask_batch(after_login_id, batch_size): the next masks of up to
--- batch_size logins with login_id > after_login_id (in login_id order) that
--- have originals; returns the last login_id it looked at, NULL when none was
--- left. Owner only.
-CREATE OR REPLACE FUNCTION loginvault.remask_batch(after_login_id bigint, batch_size integer) RETURNS bigint
+-- remask_batch(after_login_id, batch_size, armored_private_key, key_password):
+-- the next masks of up to batch_size logins with login_id > after_login_id
+-- (in login_id order) that have originals; returns the last login_id it
+-- looked at, NULL when none was left. The private key (and its passphrase):
+-- public-key mode only. Owner only.
+CREATE OR REPLACE FUNCTION loginvault.remask_batch(after_login_id bigint, batch_size integer,
+  armored_private_key text DEFAULT NULL, key_password text DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
 SET work_mem = '64MB'
+SET plan_cache_mode = force_generic_plan  -- the private key is $n in a plan, never a constant
 AS $$
 DECLARE
   v_ids bigint[];
@@ -145,18 +180,20 @@ BEGIN
     FROM (SELECT o.login_id FROM loginvault.user_login_originals o
            WHERE o.login_id > coalesce(after_login_id, -1)
            ORDER BY o.login_id LIMIT batch_size) t;
-  PERFORM loginvault.add_next_masks(v_ids);
+  PERFORM loginvault.add_next_masks(v_ids, armored_private_key, key_password);
   RETURN v_ids[cardinality(v_ids)];
 END
 $$;
-COMMENT ON FUNCTION loginvault.remask_batch(bigint, integer) IS
-  'Part of the mask-key rotation: next masks for up to batch_size logins after a login_id, from their originals; returns the last login_id (NULL: done). Owner only.';
+COMMENT ON FUNCTION loginvault.remask_batch(bigint, integer, text, text) IS
+  'Part of the mask-key rotation: next masks for up to batch_size logins after a login_id, from their originals (public-key mode: with the private key given); returns the last login_id (NULL: done). Owner only.';
 
--- switch_mask_key(): the atomic switch (step 3 above); returns the version
--- now active. Owner only.
-CREATE OR REPLACE FUNCTION loginvault.switch_mask_key() RETURNS integer
+-- switch_mask_key(armored_private_key, key_password): the atomic switch
+-- (step 3 above); returns the version now active. The private key: in
+-- public-key mode, for logins still without a next mask. Owner only.
+CREATE OR REPLACE FUNCTION loginvault.switch_mask_key(armored_private_key text DEFAULT NULL, key_password text DEFAULT NULL) RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
 SET work_mem = '64MB'
+SET plan_cache_mode = force_generic_plan  -- the private key is $n in a plan, never a constant
 AS $$
 DECLARE
   v_next integer;
@@ -175,7 +212,8 @@ BEGIN
   -- Logins still without a next mask (a batch that began before the rotation did).
   PERFORM loginvault.add_next_masks(ARRAY(
     SELECT o.login_id FROM loginvault.user_login_originals o
-     WHERE NOT EXISTS (SELECT FROM loginvault.user_login_next_masks n WHERE n.login_id = o.login_id)));
+     WHERE NOT EXISTS (SELECT FROM loginvault.user_login_next_masks n WHERE n.login_id = o.login_id)),
+    armored_private_key, key_password);
   UPDATE public.user_logins u
      SET masked_ip = n.masked_ip, masked_device_id = n.masked_device_id
     FROM loginvault.user_login_next_masks n
@@ -188,11 +226,15 @@ BEGIN
   RETURN v_next;
 END
 $$;
-COMMENT ON FUNCTION loginvault.switch_mask_key() IS
+COMMENT ON FUNCTION loginvault.switch_mask_key(text, text) IS
   'Part of the mask-key rotation: in one transaction, with processing held back, put every login''s next masks into user_logins and make the next key active (the old one erased). Owner only.';
 
 -- The rotation procedure. Call it outside a transaction block.
-CREATE OR REPLACE PROCEDURE loginvault.rotate_mask_key(batch_size integer DEFAULT 10000)
+-- held_outside: as begin_mask_key_rotation's, when it begins the rotation
+-- (true: the new key in this session's pg_temp.loginvault_mask_key). When a
+-- rotation to a key held outside is already in progress, the same call with
+-- the same key given again supplies it to this session and finishes it.
+CREATE OR REPLACE PROCEDURE loginvault.rotate_mask_key(batch_size integer DEFAULT 10000, held_outside boolean DEFAULT NULL)
 LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -204,28 +246,39 @@ BEGIN
   IF batch_size IS NULL OR batch_size < 1 THEN
     RAISE EXCEPTION 'rotate_mask_key: batch_size must be a positive integer';
   END IF;
+  -- Public-key mode: the private key must open the originals. Tried on the
+  -- first login's key before anything begins (one unwrap), so a missing or
+  -- wrong key is refused with nothing changed. The key is read from this
+  -- session's temporary tables inside each statement that needs it, never
+  -- held in a variable of this procedure.
+  PERFORM loginvault.remask_passphrase(f.key_id, k.armored_key, k.key_password)
+     FROM (SELECT o.key_id FROM loginvault.user_login_originals o ORDER BY o.login_id LIMIT 1) f,
+          loginvault.session_private_key() k;
   IF NOT loginvault.mask_key_rotation_in_progress() THEN
-    PERFORM loginvault.begin_mask_key_rotation();
+    PERFORM loginvault.begin_mask_key_rotation(held_outside);
     COMMIT;
+  ELSIF held_outside AND to_regclass('pg_temp.loginvault_mask_key') IS NOT NULL THEN
+    PERFORM loginvault.supply_mask_keys();
   END IF;
   -- A barrier: every batch that began before the rotation has ended after
   -- this, so every login committed later has its next mask already.
   PERFORM pg_advisory_xact_lock(x'6c76706f69736f6e'::bigint);
   COMMIT;
   LOOP
-    v_last := loginvault.remask_batch(v_after, batch_size);
+    SELECT loginvault.remask_batch(v_after, batch_size, k.armored_key, k.key_password) INTO v_last
+      FROM loginvault.session_private_key() k;
     COMMIT;
     EXIT WHEN v_last IS NULL;
     v_after := v_last;
     v_batches := v_batches + 1;
   END LOOP;
-  v_next := loginvault.switch_mask_key();
+  SELECT loginvault.switch_mask_key(k.armored_key, k.key_password) INTO v_next FROM loginvault.session_private_key() k;
   COMMIT;
   RAISE NOTICE 'rotate_mask_key: mask key version % is active (% re-mask batches); the previous key is erased', v_next, v_batches;
 END
 $$;
-COMMENT ON PROCEDURE loginvault.rotate_mask_key(integer) IS
-  'Rotate the mask key: begin (unless begun), re-mask every login in committed batches, then switch atomically. Call outside a transaction block. Owner only.';
+COMMENT ON PROCEDURE loginvault.rotate_mask_key(integer, boolean) IS
+  'Rotate the mask key: begin (unless begun; held_outside as begin_mask_key_rotation''s), re-mask every login in committed batches (public-key mode: with the session''s private key), then switch atomically. Call outside a transaction block. Owner only.';
 
 -- Whether a rotation is in progress (rotate_mask_key asks; so may an operator).
 CREATE OR REPLACE FUNCTION loginvault.mask_key_rotation_in_progress() RETURNS boolean

@@ -22,14 +22,10 @@ struct MaskKeyOutsideTests {
     }
 
     @Test func theKeyIsNeitherInTheServerLogNorInADumpAndAWrongKeyIsRefused() async throws {
-        let cluster = try PrivateCluster(settings: ProductionLoggingTests.settings)
-        defer { cluster.destroy() }
-        let admin = try PostgresConnection(cluster.connectionString())
-        try admin.runScript("CREATE DATABASE loginvault")
-        let connectionString = cluster.connectionString("loginvault")
+        let production = try ProductionLoggingCluster()
+        defer { production.destroy() }
+        let connectionString = production.connectionString
         let database = try PostgresConnection(connectionString)
-        try Migrator(connection: database, migrationsDirectory: Integration.repositoryRoot.appendingPathComponent("sql/migrations")).migrate()
-        let logStart = try Data(contentsOf: try cluster.logFile).count
         let storedKey = try database.query("SELECT encode(key_bytes, 'hex') FROM loginvault.mask_keys WHERE state = 'active'").first?[0].string
         #expect(storedKey?.count == 64, "migrate generated a stored mask key")
 
@@ -77,7 +73,7 @@ struct MaskKeyOutsideTests {
         try? await client.shutdown()
 
         // The server log, read before anything below could add to it.
-        let log = String(decoding: try Data(contentsOf: try cluster.logFile).dropFirst(logStart), as: UTF8.self)
+        let log = try production.log()
         #expect(log.contains(": SELECT loginvault.supply_mask_keys()"), "log_statement = 'all' logged the loader's statements")
         #expect(log.contains("COPY pg_temp.loginvault_mask_key"), "the COPY statement (not its data) is logged")
         #expect(log.contains("Query Text:") && log.contains("process_login_batch"), "auto_explain logged the nested statements")

@@ -12,20 +12,6 @@ import Testing
 /// `loginvault load` (with poison messages), then a rotation, a purge and reveals.
 @Suite("Security: no PII and no key in a production server log", .enabled(if: Integration.postgres && Integration.sqs))
 struct ProductionLoggingTests {
-    static let settings = """
-        session_preload_libraries = 'auto_explain'
-        auto_explain.log_min_duration = 0
-        auto_explain.log_analyze = on
-        auto_explain.log_verbose = on
-        auto_explain.log_nested_statements = on
-        log_statement = 'all'
-        log_min_duration_statement = 0
-        log_parameter_max_length = -1
-        log_parameter_max_length_on_error = -1
-        log_min_error_statement = error
-        log_error_verbosity = verbose
-        """
-
     /// Original ips and device ids of the hostile corpus: every string value of an `ip` or
     /// `device_id` key in a body, at least 7 characters long (a shorter one, such as "1",
     /// occurs in any log), and every IPv4 literal in a body.
@@ -44,16 +30,10 @@ struct ProductionLoggingTests {
     }
 
     @Test func theServerLogHoldsNoOriginalAndNoKey() async throws {
-        let cluster = try PrivateCluster(settings: Self.settings)
-        defer { cluster.destroy() }
-        let admin = try PostgresConnection(cluster.connectionString())
-        try admin.runScript("CREATE DATABASE loginvault")
-        let connectionString = cluster.connectionString("loginvault")
+        let production = try ProductionLoggingCluster()
+        defer { production.destroy() }
+        let connectionString = production.connectionString
         let database = try PostgresConnection(connectionString)
-        try Migrator(connection: database, migrationsDirectory: Integration.repositoryRoot.appendingPathComponent("sql/migrations")).migrate()
-        // What the migration logged (its SQL text, whose comments quote example addresses) is
-        // not searched: the log is read from here on.
-        let logStart = try Data(contentsOf: try cluster.logFile).count
 
         // The sample and the hostile corpus, through a moto queue.
         let endpoint = try Integration.variable("LOGINVAULT_TEST_SQS_ENDPOINT")
@@ -120,7 +100,7 @@ struct ProductionLoggingTests {
         let pii = try SamplePII.values + Self.corpusPII() + ["198.51.100.213", "null-id-device-4242"]
         #expect(pii.count > 198, "the sample's 198 values and the corpus's")
 
-        let log = String(decoding: try Data(contentsOf: try cluster.logFile).dropFirst(logStart), as: UTF8.self)
+        let log = try production.log()
         // The log is the one asked for: statements, bind parameters and nested plans are in it.
         #expect(log.contains("statement: CALL loginvault.rotate_data_key()"), "log_statement = 'all' is on")
         #expect(log.contains("parameters: $1 = "), "bind parameters are logged")

@@ -69,24 +69,43 @@ struct PublicKeyOriginalsTests {
         }
     }
 
+    /// A new key pair and a production-logging cluster whose database `loginvault public-key`
+    /// switched to the public-key mode; `destroy()` removes both.
+    struct Installation {
+        let keys: KeyPair
+        let production: ProductionLoggingCluster
+        let database: PostgresConnection
+        var connectionString: String { production.connectionString }
+
+        init() throws {
+            keys = try KeyPair.generate()
+            do {
+                production = try ProductionLoggingCluster()
+                database = try PostgresConnection(production.connectionString)
+            } catch {
+                keys.directory.remove()
+                throw error
+            }
+            let chosen = try LoginVaultExecutable.run(["use-public-key", "--key-file", keys.publicKey.path, "--database", production.connectionString])
+            #expect(chosen.status == 0 && chosen.stdout.contains("originals are now encrypted to PGP key"), "\(chosen.stdout) \(chosen.stderr)")
+        }
+
+        func destroy() {
+            production.destroy()
+            keys.directory.remove()
+        }
+    }
+
     static let rejectBody = #"{"user_id": 42, "ip": "203.0.113.77", "device_id": "777-77-7777"}"#
 
     @Test func originalsSurviveNoStolenDumpButRevealWithThePrivateKeyAndNeverReachTheLog() async throws {
-        let keys = try KeyPair.generate()
-        defer { keys.directory.remove() }
-        let cluster = try PrivateCluster(settings: ProductionLoggingTests.settings)
-        defer { cluster.destroy() }
-        try PostgresConnection(cluster.connectionString()).runScript("CREATE DATABASE loginvault")
-        let connectionString = cluster.connectionString("loginvault")
-        let database = try PostgresConnection(connectionString)
-        try Migrator(connection: database, migrationsDirectory: Integration.repositoryRoot.appendingPathComponent("sql/migrations")).migrate()
-        let logStart = try Data(contentsOf: cluster.logFile).count
-
-        // The install-time choice, then the sample and a reject through the real path.
+        // The install-time choice (Installation), then the sample and a reject through the real path.
+        let installation = try Installation()
+        defer { installation.destroy() }
+        let (keys, production, database, connectionString) = (installation.keys, installation.production, installation.database,
+                                                              installation.connectionString)
         let refused = try LoginVaultExecutable.run(["use-public-key", "--key-file", keys.privateKey.path, "--database", connectionString])
         #expect(refused.status == 1 && refused.stderr.contains("PRIVATE key"), "a private key is refused before it is sent: \(refused.stderr)")
-        let chosen = try LoginVaultExecutable.run(["use-public-key", "--key-file", keys.publicKey.path, "--database", connectionString])
-        #expect(chosen.status == 0 && chosen.stdout.contains("originals are now encrypted to PGP key"), "\(chosen.stdout) \(chosen.stderr)")
         #expect(try database.query("SELECT count(*) FROM loginvault.keys WHERE purpose = 'data'").first?[0].int == 0,
                 "public-key mode keeps no data key")
         let load = try LoginVaultExecutable.run(["load", "--from-file", LoadFixture.samplePath,
@@ -140,7 +159,7 @@ struct PublicKeyOriginalsTests {
         #expect(noReason.status == 64, "\(noReason.stderr)")
 
         // The server log: no private key line, no passphrase, no sample ip or device id.
-        let log = String(decoding: try Data(contentsOf: cluster.logFile).dropFirst(logStart), as: UTF8.self)
+        let log = try production.log()
         #expect(log.contains("reveal_login"), "control: the reveal statements were logged")
         #expect(log.contains("COPY pg_temp.loginvault_private_key"), "control: the COPY statement was logged (its data is not)")
         // (A secret key export also holds the public key's material, which use_public_key's
@@ -158,46 +177,16 @@ struct PublicKeyOriginalsTests {
         #expect(try database.query("SELECT ok FROM loginvault.verify_reveal_audit()").first?[0].bool == true)
 
         // The dump and the restore into a fresh cluster.
-        let dump = try Tool.run([Tool.postgresProgram("pg_dump"), "--no-owner", "--no-privileges", "--dbname", connectionString])
-        #expect(dump.status == 0, "\(dump.stderr)")
-        #expect(dump.stdout.contains("COPY loginvault.wrapped_keys"), "the dump has the wrapped batch keys")
-        let inDump = SamplePII.found(try SamplePII.values + ["203.0.113.77", "777-77-7777"], in: dump.stdout)
-        #expect(inDump.isEmpty, "plaintext PII in pg_dump: \(inDump.prefix(5))")
-        let dumpFile = keys.directory.url.appendingPathComponent("loginvault.sql")
-        try dump.stdout.write(to: dumpFile, atomically: true, encoding: .utf8)
-
-        let restoredCluster = try PrivateCluster()
+        let (dump, restoredCluster, stolenString) = try Self.dumpAndRestore(connectionString, in: keys.directory)
         defer { restoredCluster.destroy() }
-        try PostgresConnection(restoredCluster.connectionString()).runScript("CREATE DATABASE stolen")
-        let stolenString = restoredCluster.connectionString("stolen")
-        let restore = try Tool.run([Tool.postgresProgram("psql"), "-qX", "-v", "ON_ERROR_STOP=1", "-d", stolenString, "-f", dumpFile.path])
-        #expect(restore.status == 0, "\(restore.stderr)")
+        #expect(dump.contains("COPY loginvault.wrapped_keys"), "the dump has the wrapped batch keys")
+        let inDump = SamplePII.found(try SamplePII.values + ["203.0.113.77", "777-77-7777"], in: dump)
+        #expect(inDump.isEmpty, "plaintext PII in pg_dump: \(inDump.prefix(5))")
         let stolen = try PostgresConnection(stolenString)
         #expect(try stolen.query("SELECT count(*) FROM loginvault.user_login_originals").first?[0].int == logins)
-        // Everything in the dump that could be a key: every key_bytes (the mask key), as bytes
-        // and as hex passphrase, and every wrapped key's bytes; tried on every original and reject.
-        try stolen.runScript("""
-            CREATE FUNCTION pg_temp.opens(ciphertext bytea, passphrase text) RETURNS boolean LANGUAGE plpgsql AS $$
-            BEGIN
-              RETURN loginvault_crypto.pgp_sym_decrypt(ciphertext, passphrase) IS NOT NULL;
-            EXCEPTION WHEN OTHERS THEN RETURN false;
-            END $$
-            """)
-        let decryptable = try stolen.query("""
-            WITH candidates AS (
-              SELECT encode(key_bytes, 'hex') AS p FROM loginvault.keys
-              UNION ALL SELECT encode(key_bytes, 'base64') FROM loginvault.keys
-              UNION ALL SELECT encode(key_bytes, 'escape') FROM loginvault.keys
-              UNION ALL SELECT encode(wrapped_key, 'hex') FROM loginvault.wrapped_keys
-              UNION ALL SELECT encode(key_bytes, 'hex') FROM loginvault.public_keys
-            ), ciphertexts AS (
-              SELECT originals AS c FROM loginvault.user_login_originals
-              UNION ALL SELECT body_encrypted FROM public.rejected_logins
-            )
-            SELECT count(*) FILTER (WHERE pg_temp.opens(c.c, k.p)), count(*) FROM ciphertexts c CROSS JOIN candidates k
-            """.replacingOccurrences(of: "\n            ", with: "\n"))
-        #expect(decryptable.first?[1].int ?? 0 > 100, "control: the candidates were tried")
-        #expect(decryptable.first?[0].int == 0, "an original decrypts with something in the dump")
+        let decryptable = try Self.tryEveryKeyInTheDump(stolen)
+        #expect(decryptable.tried > 100, "control: the candidates were tried")
+        #expect(decryptable.opened == 0, "an original decrypts with something in the dump")
         let ownReveal = try stolen.query("SELECT count(*) FROM user_logins u, reveal_user_login(u.login_id) r WHERE r.ip IS NOT NULL")
         #expect(ownReveal.first?[0].int == 0, "the restored database's own reveal recovers nothing")
 
@@ -217,8 +206,57 @@ struct PublicKeyOriginalsTests {
                                                    stdin: try Data(contentsOf: keys.privateKey))
         #expect(withKey.status == 0, "\(withKey.stderr)")
         #expect(withKey.stdout.contains("\"ip\":\"\(ip)\""), "\(withKey.stdout)")
-        SecurityFigures.record(test: #function, kind: .security, checks: decryptable.first?[1].int ?? 0,
+        SecurityFigures.record(test: #function, kind: .security, checks: decryptable.tried,
                                what: "key candidates x ciphertexts of a restored pg_dump in public-key mode; none decrypts")
+    }
+
+    /// `pg_dump` of a database as its owner (`--no-owner --no-privileges`), restored by psql
+    /// into a new database of a new cluster: what a thief with a dump has. The caller
+    /// destroys the cluster.
+    static func dumpAndRestore(_ connectionString: String, in directory: TemporaryDirectory) throws
+        -> (dump: String, cluster: PrivateCluster, connectionString: String) {
+        let dump = try Tool.run([Tool.postgresProgram("pg_dump"), "--no-owner", "--no-privileges", "--dbname", connectionString])
+        guard dump.status == 0 else { throw ToolError(description: "pg_dump: \(dump.stderr)") }
+        let dumpFile = directory.url.appendingPathComponent("loginvault-\(UUID().uuidString.prefix(8)).sql")
+        try dump.stdout.write(to: dumpFile, atomically: true, encoding: .utf8)
+        let cluster = try PrivateCluster()
+        do {
+            try PostgresConnection(cluster.connectionString()).runScript("CREATE DATABASE stolen")
+            let restore = try Tool.run([Tool.postgresProgram("psql"), "-qX", "-v", "ON_ERROR_STOP=1", "-d", cluster.connectionString("stolen"),
+                                        "-f", dumpFile.path])
+            guard restore.status == 0 else { throw ToolError(description: "restoring the dump: \(restore.stderr)") }
+        } catch {
+            cluster.destroy()
+            throw error
+        }
+        return (dump.stdout, cluster, cluster.connectionString("stolen"))
+    }
+
+    /// Everything in a restored dump that could be a key (every key_bytes, as hex, base64 and
+    /// escape; every wrapped key's and public key's bytes as hex), tried as the pgp passphrase
+    /// of every original and every quarantined body: how many opened, of how many tried.
+    static func tryEveryKeyInTheDump(_ stolen: PostgresConnection) throws -> (opened: Int, tried: Int) {
+        try stolen.runScript("""
+            CREATE FUNCTION pg_temp.opens(ciphertext bytea, passphrase text) RETURNS boolean LANGUAGE plpgsql AS $$
+            BEGIN
+              RETURN loginvault_crypto.pgp_sym_decrypt(ciphertext, passphrase) IS NOT NULL;
+            EXCEPTION WHEN OTHERS THEN RETURN false;
+            END $$
+            """)
+        let row = try stolen.query("""
+            WITH candidates AS (
+              SELECT encode(key_bytes, 'hex') AS p FROM loginvault.keys
+              UNION ALL SELECT encode(key_bytes, 'base64') FROM loginvault.keys
+              UNION ALL SELECT encode(key_bytes, 'escape') FROM loginvault.keys
+              UNION ALL SELECT encode(wrapped_key, 'hex') FROM loginvault.wrapped_keys
+              UNION ALL SELECT encode(key_bytes, 'hex') FROM loginvault.public_keys
+            ), ciphertexts AS (
+              SELECT originals AS c FROM loginvault.user_login_originals
+              UNION ALL SELECT body_encrypted FROM public.rejected_logins
+            )
+            SELECT count(*) FILTER (WHERE pg_temp.opens(c.c, k.p)), count(*) FROM ciphertexts c CROSS JOIN candidates k
+            """.replacingOccurrences(of: "\n            ", with: "\n")).first
+        return (row?[0].int ?? -1, row?[1].int ?? 0)
     }
 
     @Test func aRevealCommitsItsAuditFirstAndTheChainShowsTampering() async throws {
