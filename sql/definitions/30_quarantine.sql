@@ -42,7 +42,7 @@ AS $$
     ('invalid_ip',                 'ip is present but not an IP address (see canonical_ip)',         'loginvault.process_login_batch'),
     ('sns_invalid_message',        'the body is an SNS envelope whose Message is absent, not a string or not JSON (45_sns_envelope.sql)', 'loginvault.process_login_batch'),
     ('sns_<reason>',               'the body is an SNS envelope whose Message is JSON but not a login: <reason> is the rule above it fails (sns_not_an_object, sns_missing_user_id, sns_wrong_type:ip, ...)', 'loginvault.process_login_batch'),
-    ('forgotten',                  'the user was erased (forget_user): the body is gone (empty), the row keeps the message id a duplicate', 'public.forget_user')
+    ('forgotten',                  'the user was erased (forget_user): no body, key or user_tag is left (NULL); the row keeps the message id a duplicate', 'public.forget_user')
 $$;
 COMMENT ON FUNCTION loginvault.quarantine_reasons() IS
   'The reason codes of rejected_logins: what each means and where it is decided. SELECT * FROM loginvault.quarantine_reasons();';
