@@ -3,7 +3,9 @@ import Foundation
 import Postgres
 
 /// `loginvault use-public-key`: the install-time choice of the public-key
-/// originals mode (`loginvault.use_public_key`, sql/definitions/15_public_key.sql).
+/// originals mode (`loginvault.use_public_key`, sql/definitions/15_public_key.sql),
+/// key-pair rotation, and the list and removal of retired pairs
+/// (`loginvault.public_key_pairs`, `loginvault.remove_public_key`).
 struct UsePublicKeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "use-public-key",
@@ -17,27 +19,58 @@ struct UsePublicKeyCommand: ParsableCommand {
 
             Choose it on a new installation, after migrate and before the first load: it is \
             refused once anything was encrypted under the symmetric data key. Run again with a \
-            new public key to rotate the key pair (old rows keep needing the old private key). \
+            new public key to rotate the key pair: new rows are encrypted to the new pair, old \
+            rows keep needing the old private key, and the old pair is kept until no original \
+            or quarantined body is under it (retention or erasure removes them). --list shows \
+            each pair and what it still encrypts; --remove deletes a retired pair that encrypts \
+            nothing any more, after which its private key can be destroyed. \
             The key must be an RSA or Elgamal encryption key (pgcrypto does not do ECC). Never \
             give it the private key.
 
             Exit codes: 0 done; 1 error (not an armored public key, data already encrypted, \
-            permission); 64 bad usage.
+            a pair still in use, permission); 64 bad usage.
 
             Examples:
               gpg --quick-generate-key 'loginvault PII <pii@example.com>' rsa3072 encrypt never
               gpg --armor --export pii@example.com > loginvault-public.asc
               loginvault use-public-key --key-file loginvault-public.asc
+              loginvault use-public-key --key-file loginvault-public-2027.asc   # rotate
+              loginvault use-public-key --list
+              loginvault use-public-key --remove 1
             """
     )
 
     @OptionGroup var database: DatabaseOptions
 
     @Option(name: .customLong("key-file"), help: ArgumentHelp("The ASCII-armored PGP public key; - reads standard input.", valueName: "path"))
-    var keyFile: String
+    var keyFile: String?
+
+    @Flag(help: "List the key pairs: current or retired, and how many originals and rejects each still encrypts.")
+    var list = false
+
+    @Option(help: ArgumentHelp("Remove a retired key pair that encrypts nothing any more (its public_key_id, from --list).", valueName: "id"))
+    var remove: Int?
+
+    func validate() throws {
+        if [keyFile != nil, list, remove != nil].filter({ $0 }).count != 1 {
+            throw ValidationError("give exactly one of --key-file PATH, --list or --remove ID")
+        }
+    }
 
     func run() throws {
         do {
+            if list || remove != nil {
+                let connection = try database.connect()
+                defer { connection.close() }
+                if let remove {
+                    let deleted = try connection.query("SELECT loginvault.remove_public_key($1::integer)", [.int(remove)]).first?[0].int ?? 0
+                    print("key pair \(remove) removed, with its \(deleted) unused wrapped batch keys; its private key opens nothing here any more")
+                } else {
+                    for line in try Self.pairs(connection) { print(line) }
+                }
+                return
+            }
+            guard let keyFile else { return }
             let armored = try PrivateKeyOptions.readLines(keyFile, what: "public key").joined(separator: "\n")
             if armored.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----") {
                 throw RevealError("\(keyFile) holds a PRIVATE key: give the database only the public key (gpg --armor --export)")
@@ -48,8 +81,27 @@ struct UsePublicKeyCommand: ParsableCommand {
             let pgpKeyId = try connection.query("SELECT pgp_key_id FROM loginvault.public_keys WHERE public_key_id = $1",
                                                 [.int(id)]).first?[0].string ?? "?"
             print("originals are now encrypted to PGP key \(pgpKeyId) (public key \(id)); keep its private key outside the database")
+            let older = try Self.pairs(connection, retiredInUseOnly: true)
+            if !older.isEmpty {
+                print("retired key pairs still needed (keep their private keys until nothing uses them; then --remove ID):")
+                for line in older { print(line) }
+            }
         } catch {
             throw fail(error)
+        }
+    }
+
+    /// One line per key pair of `loginvault.public_key_pairs()` (only the retired ones still in use if asked).
+    static func pairs(_ connection: PostgresConnection, retiredInUseOnly: Bool = false) throws -> [String] {
+        try connection.query("""
+            SELECT public_key_id, pgp_key_id, current, in_use, originals, rejects, to_char(created_at, 'YYYY-MM-DD') AS created
+              FROM loginvault.public_key_pairs()
+             WHERE NOT $1 OR (NOT current AND in_use)
+             ORDER BY public_key_id
+            """, [.bool(retiredInUseOnly)]).rows.map { row in
+            let state = row["current"].bool == true ? "current" : row["in_use"].bool == true ? "retired, in use" : "retired, unused: can be removed"
+            return "  \(row["public_key_id"].int ?? 0)  PGP key \(row["pgp_key_id"].string ?? "?")  created \(row["created"].string ?? "?")  "
+                + "\(state)  originals \(row["originals"].int ?? 0)  rejects \(row["rejects"].int ?? 0)"
         }
     }
 }

@@ -47,9 +47,12 @@ SELECT stage_raw_login('mg-2', '{not json', now(), 1);
 CALL process_raw_logins(10);
 CALL loginvault.rotate_data_key();
 SQL
-  [ "$(q "$db" -c "SELECT r.ip FROM user_logins u, reveal_user_login(u.login_id) r WHERE u.message_id = 'mg-1'")" = 192.0.2.77 ] \
+  local login_id
+  login_id=$(q "$db" -c "SELECT login_id FROM user_logins WHERE message_id = 'mg-1'")
+  [ "$(q "$db" -c "CALL reveal_login($login_id, 'managed test', NULL, NULL, NULL, NULL)" | cut -d'|' -f2)" = 192.0.2.77 ] \
     || fail "$db: the login does not reveal its ip"
-  [ "$(q "$db" -c "SELECT body FROM reveal_rejected_login('mg-2')")" = '{not json' ] || fail "$db: the reject does not reveal"
+  [ "$(q "$db" -c "CALL reveal_rejected('mg-2', 'managed test', NULL, NULL, NULL)" | cut -d'|' -f2)" = '{not json' ] \
+    || fail "$db: the reject does not reveal"
   local crypto
   crypto=$(q "$db" -c "SELECT quote_ident(extnamespace::regnamespace::text) FROM pg_extension WHERE extname = 'pgcrypto'")
   [ "$(q "$db" -c "SELECT masked_ip = encode($crypto.hmac(convert_to('ip:192.0.2.77', 'UTF8'), loginvault.mask_key(), 'sha256'), 'hex') FROM user_logins WHERE message_id = 'mg-1'")" = t ] \

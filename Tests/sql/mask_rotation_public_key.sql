@@ -14,7 +14,7 @@
 BEGIN;
 SET LOCAL client_min_messages = warning;
 SET LOCAL track_functions = 'all';  -- counts pgcrypto's pgp_pub_decrypt calls
-SELECT plan(24);
+SELECT plan(25);
 TRUNCATE user_logins, rejected_logins, raw_logins;  -- a fresh installation
 SELECT loginvault.use_public_key(:'pub');
 
@@ -71,20 +71,13 @@ SELECT is((SELECT loginvault.remask_batch(NULL, 2, k.armored_key, k.key_password
 SELECT is(pg_temp.unwraps() - (SELECT n FROM unwraps_before), 1, '... unwrapped their one batch key once, not once per row');
 SELECT is(pg_temp.mismatches(), 0, 'after a partial re-mask: consistent');
 
--- An erasure in the middle of the rotation: pr-5 (not re-masked yet). What
--- forget_user does to a login (65_forget.sql), done here by hand: forget_user
--- itself refuses in the public-key mode today (it needs a data key for the
--- tombstones it writes: 'loginvault keys are missing').
-SELECT throws_like($$SELECT forget_user('pr-forget', 'erasure during a public-key rotation')$$, '%keys are missing%',
-                   'known gap: forget_user in the public-key mode (update this test when it is mended)');
-WITH anonymised AS (
-  UPDATE user_logins u SET user_id = 'forgotten:test',
-         masked_ip = encode(loginvault.gen_random_bytes(32), 'hex'), masked_device_id = encode(loginvault.gen_random_bytes(32), 'hex')
-   WHERE u.user_id = 'pr-forget' RETURNING u.login_id
-), originals AS (
-  DELETE FROM loginvault.user_login_originals o USING anonymised a WHERE o.login_id = a.login_id
-)
-DELETE FROM loginvault.user_login_next_masks n USING anonymised a WHERE n.login_id = a.login_id;
+-- An erasure in the middle of the rotation: pr-5 (not re-masked yet). forget_user
+-- works in the public-key mode (0028): it decrypts nothing and drops the
+-- login's next masks with its originals.
+SELECT is((SELECT logins FROM forget_user('pr-forget', 'erasure during a public-key rotation')), 1,
+          'forget_user during a public-key rotation: the user''s one login erased');
+SELECT is((SELECT count(*)::int FROM user_logins WHERE message_id = 'pr-5' AND user_id LIKE 'forgotten:%'), 1,
+          '... its row stays, under a forgotten user id');
 UPDATE expected SET ip = 'gone-' || message_id, dev = 'gone-' || message_id WHERE message_id = 'pr-5';
 CREATE TEMP TABLE forgotten AS SELECT masked_ip, masked_device_id FROM user_logins WHERE message_id = 'pr-5';
 SELECT is(pg_temp.mismatches(), 0, 'after the erasure: consistent, the erased row equals no other');

@@ -28,7 +28,7 @@ SELECT hasnt_column('public', 'rejected_logins', 'body', 'no plaintext body colu
 
 SELECT has_function('public', 'stage_raw_login', ARRAY['text', 'text', 'timestamp with time zone', 'integer']);
 SELECT has_function('public', 'quarantine_raw_login', ARRAY['text', 'text', 'text', 'timestamp with time zone', 'integer']);
-SELECT has_function('public', 'reveal_user_login', ARRAY['bigint']);
+SELECT hasnt_function('public', 'reveal_user_login', ARRAY['bigint'], 'the unaudited-on-rollback reveal_user_login is gone (0028)');
 SELECT is((SELECT prokind::text FROM pg_proc WHERE oid = 'public.process_raw_logins(integer)'::regprocedure),
           'p', 'process_raw_logins is a procedure');
 

@@ -59,8 +59,11 @@ SQL
 [ "$(q -c "SELECT count(*) FROM user_logins")" = 3 ] || fail "setup: expected 3 logins"
 [ "$(q -c "SELECT count(*) FROM rejected_logins")" = 3 ] || fail "setup: expected 3 rejects"
 [ "$(q -c "SELECT count(*) FROM loginvault.keys WHERE purpose = 'data'")" = 2 ] || fail "setup: expected 2 data keys"
-before=$(q -c "SELECT string_agg(format('%s %s %s', r.message_id, r.ip, r.device_id), ',' ORDER BY r.message_id)
-                 FROM user_logins u, reveal_user_login(u.login_id) r")
+# the owner's decryption, the same before and after (the reveal functions of the old install are gone after 0028)
+originals="SELECT string_agg(format('%s %s %s', u.message_id, j->>'ip', j->>'device_id'), ',' ORDER BY u.message_id)
+             FROM user_logins u JOIN loginvault.user_login_originals o USING (login_id),
+                  LATERAL (SELECT loginvault.decrypt(o.originals, loginvault.data_key_passphrase(o.key_id))::jsonb) d(j)"
+before=$(q -c "$originals")
 
 # 3. Upgrade with today's files and code: no drift, the definitions applied.
 out=$("$bin" migrate --database "dbname=$upgraded" --migrations-dir sql/migrations --log-level error) \
@@ -82,11 +85,13 @@ fi
 echo "ok 2 - pg_dump --schema-only of the upgraded install equals a fresh install"
 
 # 5. The old rows still reveal, and a new run works.
-after=$(q -c "SELECT string_agg(format('%s %s %s', r.message_id, r.ip, r.device_id), ',' ORDER BY r.message_id)
-                FROM user_logins u, reveal_user_login(u.login_id) r")
+after=$(q -c "$originals")
 [ "$after" = "m1 192.0.2.1 d-1,m2 2001:DB8::1  d-2 ,m5 198.51.100.5 d-5" ] && [ "$after" = "$before" ] \
   || fail "reveal after the upgrade: got '$after', before '$before'"
-[ "$(q -c "SELECT body FROM reveal_rejected_login('m4')")" = "{not json" ] || fail "reveal_rejected_login after the upgrade"
+[ "$(q -c "CALL reveal_rejected('m4', 'upgrade test', NULL, NULL, NULL)" | cut -d'|' -f2)" = "{not json" ] \
+  || fail "CALL reveal_rejected after the upgrade"
+[ "$(q -c "SELECT count(*) FILTER (WHERE message_id = 'm6' AND user_tag = loginvault.user_tag('[\"not\", \"a\", \"string\"]')) || '/' || count(user_tag) FROM rejected_logins")" = 1/1 ] \
+  || fail "0028 did not tag the old rejects by the user id their body names (m6 only)"
 q -c "INSERT INTO raw_logins (message_id, body) VALUES ('m7', '{\"user_id\": \"u7\"}')" -c "CALL process_raw_logins(10)" >/dev/null
 [ "$(q -c "SELECT upserted FROM loginvault.process_runs ORDER BY run_id DESC LIMIT 1")" = 1 ] || fail "processing after the upgrade"
 echo "ok 3 - old rows reveal after the upgrade (under both data keys), and processing goes on"

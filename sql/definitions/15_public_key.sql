@@ -22,8 +22,17 @@
 --
 -- Key-pair rotation: use_public_key with a new public key retires the old one
 -- (no new encryption) and keeps it: rows stay under the old pair, and their
--- reveals need its private key, until they are removed. Re-encrypting old rows
+-- reveals need its private key, until they are removed (retention, erasure).
+-- SELECT * FROM loginvault.public_key_pairs() shows each pair and how many
+-- rows still need it; once a retired pair has none,
+-- SELECT loginvault.remove_public_key(id) deletes it with its (unused)
+-- wrapped keys, and its private key may be destroyed. Re-encrypting old rows
 -- to the new pair is not provided (it needs the old private key on the server).
+--
+-- A wrapped key is deleted only when no row is encrypted under it: a trigger
+-- refuses any DELETE (or TRUNCATE) of loginvault.wrapped_keys that would
+-- leave an original or a quarantined body without its key. The paths that
+-- delete wrapped keys (forget_user, remove_public_key) remove the rows first.
 
 -- public_key_mode(): whether new rows are encrypted to a public key.
 CREATE OR REPLACE FUNCTION loginvault.public_key_mode() RETURNS boolean
@@ -147,3 +156,109 @@ END
 $$;
 COMMENT ON FUNCTION loginvault.originals_passphrase(integer, bytea, text) IS
   'The passphrase of a row''s key_id: its data key, or its wrapped batch key decrypted with the given private key. Owner only.';
+
+-- The guard: refuses deleting a wrapped key that an original or a quarantined
+-- body is still encrypted under (one check per DELETE statement; the BRIN
+-- index user_login_originals_key_id and rejected_logins_key_id find the rows).
+CREATE OR REPLACE FUNCTION loginvault.refuse_deleting_used_wrapped_keys() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+DECLARE
+  v_key_id integer;
+BEGIN
+  IF TG_OP = 'TRUNCATE' THEN
+    SELECT w.key_id INTO v_key_id FROM loginvault.wrapped_keys w
+     WHERE EXISTS (SELECT FROM loginvault.user_login_originals o WHERE o.key_id = w.key_id)
+        OR EXISTS (SELECT FROM public.rejected_logins r WHERE r.key_id = w.key_id)
+     LIMIT 1;
+  ELSE
+    SELECT g.key_id INTO v_key_id FROM gone_wrapped_keys g
+     WHERE EXISTS (SELECT FROM loginvault.user_login_originals o WHERE o.key_id = g.key_id)
+        OR EXISTS (SELECT FROM public.rejected_logins r WHERE r.key_id = g.key_id)
+     LIMIT 1;
+  END IF;
+  IF v_key_id IS NOT NULL THEN
+    RAISE EXCEPTION 'wrapped key % still encrypts originals or quarantined bodies', v_key_id
+      USING ERRCODE = 'foreign_key_violation',
+            HINT = 'Remove those rows first (retention, forget_user); SELECT * FROM loginvault.public_key_pairs() shows what each key pair still encrypts.';
+  END IF;
+  RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION loginvault.refuse_deleting_used_wrapped_keys() IS
+  'Trigger of loginvault.wrapped_keys: refuses a DELETE or TRUNCATE that would remove the key of an original or a quarantined body.';
+CREATE OR REPLACE TRIGGER wrapped_keys_refuse_deleting_used AFTER DELETE ON loginvault.wrapped_keys
+  REFERENCING OLD TABLE AS gone_wrapped_keys
+  FOR EACH STATEMENT EXECUTE FUNCTION loginvault.refuse_deleting_used_wrapped_keys();
+CREATE OR REPLACE TRIGGER wrapped_keys_refuse_truncating_used BEFORE TRUNCATE ON loginvault.wrapped_keys
+  FOR EACH STATEMENT EXECUTE FUNCTION loginvault.refuse_deleting_used_wrapped_keys();
+
+-- public_key_pairs(): each key pair, whether it encrypts new rows (current),
+-- and how many batch keys, originals and quarantined bodies are still under
+-- it. A retired pair with in_use false can be removed (remove_public_key) and
+-- its private key destroyed. Reads the whole originals table: a query for
+-- the operator, not for monitoring every minute. Owner only.
+CREATE OR REPLACE FUNCTION loginvault.public_key_pairs()
+RETURNS TABLE (public_key_id integer, pgp_key_id text, created_at timestamptz, retired_at timestamptz,
+               current boolean, wrapped_keys bigint, originals bigint, rejects bigint, in_use boolean)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+  WITH per_key AS (
+    SELECT o.key_id, count(*) AS originals, 0::bigint AS rejects FROM loginvault.user_login_originals o GROUP BY o.key_id
+    UNION ALL
+    SELECT r.key_id, 0, count(*) FROM public.rejected_logins r WHERE r.key_id IS NOT NULL GROUP BY r.key_id
+  ),
+  per_pair AS (
+    SELECT w.public_key_id, count(DISTINCT w.key_id) AS wrapped_keys,
+           coalesce(sum(k.originals), 0)::bigint AS originals, coalesce(sum(k.rejects), 0)::bigint AS rejects
+      FROM loginvault.wrapped_keys w LEFT JOIN per_key k ON k.key_id = w.key_id
+     GROUP BY w.public_key_id
+  )
+  SELECT p.public_key_id, p.pgp_key_id, p.created_at, p.retired_at, p.retired_at IS NULL,
+         coalesce(q.wrapped_keys, 0), coalesce(q.originals, 0), coalesce(q.rejects, 0),
+         p.retired_at IS NULL OR coalesce(q.originals, 0) + coalesce(q.rejects, 0) > 0
+    FROM loginvault.public_keys p LEFT JOIN per_pair q ON q.public_key_id = p.public_key_id
+   ORDER BY p.public_key_id
+$$;
+COMMENT ON FUNCTION loginvault.public_key_pairs() IS
+  'Each PGP key pair of the public-key mode: current or retired, and how many wrapped batch keys, originals and quarantined bodies are still under it (in_use). Owner only.';
+
+-- remove_public_key(public_key_id): delete a retired key pair that no row
+-- needs any more, with its wrapped batch keys (which encrypt nothing). After
+-- it, the pair's private key opens nothing in this database and may be
+-- destroyed. Refuses the current pair and a pair still in use. Returns the
+-- number of wrapped keys deleted. Owner only.
+CREATE OR REPLACE FUNCTION loginvault.remove_public_key(public_key_id integer) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
+AS $$
+DECLARE
+  v_pair record;
+  v_deleted integer;
+BEGIN
+  -- Serialised with use_public_key (same lock). A batch that took this pair
+  -- before it was retired and commits later: its wrapped key references the
+  -- pair, so the foreign key refuses one of the two transactions.
+  LOCK TABLE loginvault.keys IN ACCESS EXCLUSIVE MODE;
+  SELECT * INTO v_pair FROM loginvault.public_key_pairs() p WHERE p.public_key_id = remove_public_key.public_key_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'remove_public_key: there is no key pair %', remove_public_key.public_key_id
+      USING HINT = 'SELECT * FROM loginvault.public_key_pairs() lists them.';
+  END IF;
+  IF v_pair.current THEN
+    RAISE EXCEPTION 'remove_public_key: key pair % (PGP key %) encrypts new rows', v_pair.public_key_id, v_pair.pgp_key_id
+      USING HINT = 'Rotate first: loginvault use-public-key --key-file <the new public key>.';
+  END IF;
+  IF v_pair.in_use THEN
+    RAISE EXCEPTION 'remove_public_key: key pair % (PGP key %) still encrypts % originals and % quarantined bodies',
+      v_pair.public_key_id, v_pair.pgp_key_id, v_pair.originals, v_pair.rejects
+      USING HINT = 'Keep it (and its private key) until retention or erasure has removed those rows.';
+  END IF;
+  DELETE FROM loginvault.wrapped_keys w WHERE w.public_key_id = remove_public_key.public_key_id;
+  GET DIAGNOSTICS v_deleted = ROW_COUNT;
+  DELETE FROM loginvault.public_keys p WHERE p.public_key_id = remove_public_key.public_key_id;
+  RAISE NOTICE 'remove_public_key: key pair % (PGP key %) removed; its private key opens nothing here any more', v_pair.public_key_id, v_pair.pgp_key_id;
+  RETURN v_deleted;
+END
+$$;
+COMMENT ON FUNCTION loginvault.remove_public_key(integer) IS
+  'Delete a retired PGP key pair that no original or quarantined body needs any more, with its wrapped batch keys. Owner only.';

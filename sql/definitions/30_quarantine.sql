@@ -42,7 +42,7 @@ AS $$
     ('invalid_ip',                 'ip is present but not an IP address (see canonical_ip)',         'loginvault.process_login_batch'),
     ('sns_invalid_message',        'the body is an SNS envelope whose Message is absent, not a string or not JSON (45_sns_envelope.sql)', 'loginvault.process_login_batch'),
     ('sns_<reason>',               'the body is an SNS envelope whose Message is JSON but not a login: <reason> is the rule above it fails (sns_not_an_object, sns_missing_user_id, sns_wrong_type:ip, ...)', 'loginvault.process_login_batch'),
-    ('forgotten',                  'the user was erased (forget_user): the body is gone (empty), the row keeps the message id a duplicate', 'public.forget_user')
+    ('forgotten',                  'the user was erased (forget_user): no body, key or user_tag is left (NULL); the row keeps the message id a duplicate', 'public.forget_user')
 $$;
 COMMENT ON FUNCTION loginvault.quarantine_reasons() IS
   'The reason codes of rejected_logins: what each means and where it is decided. SELECT * FROM loginvault.quarantine_reasons();';
@@ -67,6 +67,62 @@ AS $$
 $$;
 COMMENT ON FUNCTION loginvault.invalid_message_id_key(text, text) IS
   'NULL for a valid message id (1-256 characters); else the key an invalid one is quarantined under: invalid-id: and the hex SHA-256 of its length, the id and the body.';
+
+-- The user a reject belongs to, for erasure (forget_user, 65_forget.sql):
+-- each reject stores user_tag = user_tag(body_user_id(its body)), computed
+-- when it is quarantined (here, and in process_login_batch), NULL when the
+-- body names no user id, in an index. forget_user finds a user's rejects by
+-- it in either originals mode, without decrypting a body (the public-key mode
+-- could not). The tag is HMAC-SHA256 under loginvault.user_tag_key (0028),
+-- a key of its own: the mask key may be held outside the database, where the
+-- loader and the PII admin may not have it, and it rotates.
+
+-- body_user_id(body): the user id a body names: a JSON object's "user_id"
+-- (as ->> gives it), the same inside an SNS envelope's Message; for anything
+-- else (not JSON, not an object) the first "user_id": "..." in its text, as a
+-- JSON string decoded. NULL when there is none. Never raises: a cast error
+-- would quote the body into the server log; generic plans for the same reason.
+CREATE OR REPLACE FUNCTION loginvault.body_user_id(body text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+  v_doc jsonb;
+  v_text text := body;
+  v_found text;
+BEGIN
+  BEGIN
+    v_doc := v_text::jsonb;
+    IF loginvault.is_sns_envelope(v_doc) AND jsonb_typeof(v_doc->'Message') = 'string' THEN
+      v_text := v_doc->>'Message';
+      v_doc := v_text::jsonb;
+    END IF;
+    IF jsonb_typeof(v_doc) = 'object' THEN
+      RETURN v_doc->>'user_id';
+    END IF;
+  EXCEPTION WHEN others THEN
+    NULL;  -- not JSON: look in the text
+  END;
+  v_found := substring(v_text FROM '"user_id"\s*:\s*"((?:[^"\\]|\\.)*)"');
+  BEGIN
+    RETURN (('"' || v_found || '"')::jsonb) #>> '{}';
+  EXCEPTION WHEN others THEN
+    RETURN v_found;  -- an escape jsonb refuses: the text as it stands
+  END;
+END
+$$;
+COMMENT ON FUNCTION loginvault.body_user_id(text) IS
+  'The user id a (rejected) body names: its "user_id", or its SNS Message''s, or the first "user_id": "..." in a body that is not a JSON object; NULL if none. Never raises.';
+
+-- user_tag(user_id): what rejected_logins.user_tag holds for a user id (NULL
+-- for NULL). Owner and its SECURITY DEFINER functions only (it reads the key).
+CREATE OR REPLACE FUNCTION loginvault.user_tag(user_id text) RETURNS bytea
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+  SELECT loginvault.hmac(convert_to('user_id:' || user_id, 'UTF8'),
+                         (SELECT t.key_bytes FROM loginvault.user_tag_key t), 'sha256')
+$$;
+COMMENT ON FUNCTION loginvault.user_tag(text) IS
+  'HMAC-SHA256 of a user id under loginvault.user_tag_key: rejected_logins.user_tag, how forget_user finds a user''s rejects. Owner only.';
 
 -- Rejects by reason for the loader: quarantine_raw_login adds each message it
 -- stores to the transaction-local setting loginvault.rejected_reasons
@@ -131,10 +187,11 @@ BEGIN
     SELECT loginvault.new_batch_passphrase(v_key_id, v_public_key_id) AS passphrase
   ),
   stored_reject AS (
-    INSERT INTO public.rejected_logins AS r (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
+    INSERT INTO public.rejected_logins AS r (message_id, reason, sent_at, receive_count, key_id, body_encrypted, user_tag)
     VALUES (quarantine_raw_login.message_id, reason, quarantine_raw_login.sent_at,
             quarantine_raw_login.receive_count, v_key_id,
-            loginvault.encrypt(coalesce(body, ''), (SELECT k.passphrase FROM message_key k)))
+            loginvault.encrypt(coalesce(body, ''), (SELECT k.passphrase FROM message_key k)),
+            loginvault.user_tag(loginvault.body_user_id(body)))
     ON CONFLICT ON CONSTRAINT rejected_logins_message_id_key DO NOTHING
     RETURNING 1
   ),

@@ -308,9 +308,10 @@ BEGIN
        AND EXISTS (SELECT FROM batch b WHERE b.new_login_id IS NOT NULL OR (b.reason IS NOT NULL AND NOT b.known))
   ),
   quarantined AS (
-    INSERT INTO public.rejected_logins (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
+    INSERT INTO public.rejected_logins (message_id, reason, sent_at, receive_count, key_id, body_encrypted, user_tag)
     SELECT b.message_id, b.reason, b.sent_at, b.receive_count, v_key_id,
-           loginvault.encrypt(b.body::text, (SELECT k.passphrase FROM batch_key k))
+           loginvault.encrypt(b.body::text, (SELECT k.passphrase FROM batch_key k)),
+           loginvault.user_tag(loginvault.body_user_id(b.body::text))  -- for erasure (30_quarantine.sql)
       FROM batch b
      WHERE b.reason IS NOT NULL AND NOT b.known
     ON CONFLICT (message_id) DO NOTHING

@@ -3,34 +3,41 @@
 --   SELECT * FROM forget_user('u-1234', 'erasure request, ticket PRIV-77');
 --   -> erasure_id, logins, originals, rejects, staged
 --
--- What it does, in one transaction (docs/security.md, "Erasure", says what
--- stays in WAL, replicas and backups):
---   * logins: every user_logins row with this user_id keeps its row (so a
---     redelivery of its SQS message stays a duplicate and is not turned into
---     a login again), but its user_id becomes 'forgotten:<erasure_id>' and
---     each mask it had becomes 32 random bytes in hex (NULL stays NULL): the
---     row no longer equals any other row, nor a later login of the same ip or
---     device id. device_type, locale, app_version and create_date stay (no
---     PII; the counts analysts compute stay right).
+-- What it does, in one transaction, in either originals mode (symmetric or
+-- public-key: it decrypts nothing and needs no key; docs/security.md,
+-- "Erasure", says what stays in WAL, replicas and backups):
+--   * logins: every user_logins row with this user_id (found by the index
+--     user_logins_user_id) keeps its row (so a redelivery of its SQS message
+--     stays a duplicate and is not turned into a login again), but its
+--     user_id becomes 'forgotten:<erasure_id>' and each mask it had becomes
+--     32 random bytes in hex (NULL stays NULL): the row no longer equals any
+--     other row, nor a later login of the same ip or device id. device_type,
+--     locale, app_version and create_date stay (no PII; the counts analysts
+--     compute stay right).
 --   * originals: the encrypted originals of those logins are deleted (and,
 --     during a mask-key rotation, their masks under the next key, so that
 --     the switch does not bring linkable masks back).
---   * quarantine: every rejected_logins row whose body names the user (the
---     decrypted body, as JSON, has "user_id" equal to it; a body that is not
---     JSON: it contains the user id as a JSON string anywhere, so a broken
---     body errs on the side of erasure) gets reason 'forgotten' and, as
---     body, the encryption of the empty string. The row stays, for the same
---     reason as a login's.
---   * staging: every raw_logins row of the user (body->>'user_id') is
---     deleted and its message id becomes a 'forgotten' reject (empty body),
---     unless it already is a login or a reject. Why not delete it only: the
---     message id would then be unknown, and a redelivery of the same SQS
---     message (at-least-once delivery) would be staged and processed into a
---     normal login. Why not process it first: processing needs the mask key,
---     which the PII admin may not have (it may be held outside the database,
---     10_keys.sql). Every message still ends in exactly one of user_logins
---     and rejected_logins; the run log does not count these (the erasure
---     audit does).
+--   * quarantine: every rejected_logins row whose user_tag is the user's
+--     (30_quarantine.sql: the tag of the user id its body names, computed when
+--     it was quarantined; found by the index rejected_logins_user_tag) gets
+--     reason 'forgotten', and its body, key and tag are set to NULL: no
+--     ciphertext is left. The row stays, for the same reason as a login's.
+--     A body that names no user id ("user_id" absent, or not found in a body
+--     that is not JSON) has no tag, and is not found.
+--   * staging: every raw_logins row of the user (body->>'user_id', or its SNS
+--     envelope's Message's; a scan of raw_logins, which processing keeps
+--     short) is deleted and its message id becomes a 'forgotten' reject (no
+--     body), unless it already is a login or a reject. Why not delete it
+--     only: the message id would then be unknown, and a redelivery of the
+--     same SQS message (at-least-once delivery) would be staged and processed
+--     into a normal login. Why not process it first: processing needs the
+--     mask key, which the PII admin may not have (it may be held outside the
+--     database, 15_mask_keys.sql). Every message still ends in exactly one of
+--     user_logins and rejected_logins; the run log does not count these (the
+--     erasure audit does).
+--   * wrapped keys (public-key mode): a batch key that no row uses any more
+--     after this (typically the own key of a message quarantined at staging)
+--     is deleted too.
 --   * audit: one loginvault.erasure_audit row (who, when, the reason, the
 --     four counts) and a RAISE LOG line, which no rollback removes. Neither
 --     holds the user id: the erasure_id returned is what links the request
@@ -38,14 +45,15 @@
 --     the user id.
 -- The user id is matched exactly as stored (as sent, case and spaces
 -- included). Idempotent: a second call for the same user finds nothing left
--- (its rows no longer carry the user id) and audits an erasure of 0 rows.
+-- (its rows no longer carry the user id or its tag) and audits an erasure of
+-- 0 rows.
 --
 -- Concurrency: it first takes the advisory lock that every processing batch
 -- holds shared (30_quarantine.sql), so it waits for the batches in flight
 -- and none starts until it commits; in read committed every later statement
 -- of it then sees their rows. A message of the user staged after it commits
--- is a later login (processed normally). Cost: a scan of user_logins (no
--- index on user_id) and a decryption of every reject not yet 'forgotten'.
+-- is a later login (processed normally). Cost: index probes on user_logins,
+-- user_login_originals and rejected_logins, and one scan of raw_logins.
 -- Generic plans: a custom plan would print the user id as a constant in an
 -- auto_explain plan.
 CREATE OR REPLACE FUNCTION public.forget_user(user_id text, reason text)
@@ -55,8 +63,7 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
   v_erasure_id bigint;
-  v_key_id     integer;
-  v_json_id    text;
+  v_key_ids    integer[];
   v_logins     integer;
   v_originals  integer;
   v_rejects    integer;
@@ -82,33 +89,33 @@ BEGIN
   PERFORM pg_advisory_xact_lock(x'6c76706f69736f6e'::bigint);
 
   v_erasure_id := nextval(pg_get_serial_sequence('loginvault.erasure_audit', 'erasure_id'));
-  v_key_id := loginvault.data_key_for_writing();
-  v_json_id := to_json(forget_user.user_id)::text;
 
-  -- Staged messages of the user: deleted, their ids kept as 'forgotten' rejects.
+  -- Staged messages of the user: deleted, their ids kept as 'forgotten' rejects (no body).
   WITH gone AS (
     DELETE FROM public.raw_logins r
      WHERE r.body->>'user_id' = forget_user.user_id
+        OR loginvault.is_sns_envelope(r.body) AND loginvault.sns_message(r.body)->>'user_id' = forget_user.user_id
     RETURNING r.message_id, r.sent_at, r.receive_count
   ),
   tombstones AS (
-    INSERT INTO public.rejected_logins (message_id, reason, sent_at, receive_count, key_id, body_encrypted)
-    SELECT g.message_id, 'forgotten', g.sent_at, g.receive_count, v_key_id,
-           loginvault.encrypt('', (SELECT loginvault.data_key_passphrase(v_key_id)))
+    INSERT INTO public.rejected_logins (message_id, reason, sent_at, receive_count)
+    SELECT g.message_id, 'forgotten', g.sent_at, g.receive_count
       FROM gone g
      WHERE NOT EXISTS (SELECT FROM public.user_logins u WHERE u.message_id = g.message_id)
     ON CONFLICT (message_id) DO NOTHING
   )
   SELECT count(*) INTO v_staged FROM gone;
 
-  -- Quarantined bodies that name the user.
-  UPDATE public.rejected_logins r
-     SET reason = 'forgotten', key_id = v_key_id,
-         body_encrypted = loginvault.encrypt('', (SELECT loginvault.data_key_passphrase(v_key_id)))
-   WHERE r.reason <> 'forgotten'
-     AND loginvault.body_names_user(loginvault.decrypt(r.body_encrypted, loginvault.data_key_passphrase(r.key_id)),
-                                    forget_user.user_id, v_json_id);
-  GET DIAGNOSTICS v_rejects = ROW_COUNT;
+  -- Quarantined bodies of the user, by their tag: no body, key or tag left.
+  WITH erased AS (
+    UPDATE public.rejected_logins r
+       SET reason = 'forgotten', key_id = NULL, body_encrypted = NULL, user_tag = NULL
+      FROM public.rejected_logins old
+     WHERE r.user_tag = loginvault.user_tag(forget_user.user_id)
+       AND old.reject_id = r.reject_id
+    RETURNING old.key_id
+  )
+  SELECT count(*), array_agg(DISTINCT e.key_id) INTO v_rejects, v_key_ids FROM erased e;
 
   -- The logins: anonymous rows with random masks; their originals deleted.
   WITH anonymised AS (
@@ -122,14 +129,23 @@ BEGIN
   deleted AS (
     DELETE FROM loginvault.user_login_originals o USING anonymised a
      WHERE o.login_id = a.login_id
-    RETURNING 1
+    RETURNING o.key_id
   ),
   next_masks_deleted AS (
     -- during a mask-key rotation: their masks under the next key (82_mask_rotation.sql)
     DELETE FROM loginvault.user_login_next_masks n USING anonymised a
      WHERE n.login_id = a.login_id
   )
-  SELECT (SELECT count(*) FROM anonymised), (SELECT count(*) FROM deleted) INTO v_logins, v_originals;
+  SELECT (SELECT count(*) FROM anonymised), (SELECT count(*) FROM deleted),
+         v_key_ids || (SELECT array_agg(DISTINCT d.key_id) FROM deleted d)
+    INTO v_logins, v_originals, v_key_ids;
+
+  -- Public-key mode: the batch keys no row uses any more (the guard of
+  -- 15_public_key.sql checks again).
+  DELETE FROM loginvault.wrapped_keys w
+   WHERE w.key_id = ANY (v_key_ids)
+     AND NOT EXISTS (SELECT FROM loginvault.user_login_originals o WHERE o.key_id = w.key_id)
+     AND NOT EXISTS (SELECT FROM public.rejected_logins r WHERE r.key_id = w.key_id);
 
   INSERT INTO loginvault.erasure_audit (erasure_id, reason, logins, originals, rejects, staged)
   OVERRIDING SYSTEM VALUE
@@ -141,27 +157,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION public.forget_user(text, text) IS
-  'Erase a user: originals and quarantined bodies destroyed, logins anonymised (user id and masks replaced), staged messages removed; audited without the user id. PII admin only; idempotent.';
-
--- body_names_user(body, user_id, user_id as a JSON string): whether a
--- quarantined body belongs to the user. A JSON object: its "user_id" equals
--- the user id. Anything else: the body contains the user id as a JSON string.
--- The cast error of a body that is not JSON is caught (its message would
--- quote the body into the server log); generic plans for the same reason.
-CREATE OR REPLACE FUNCTION loginvault.body_names_user(body text, user_id text, json_user_id text) RETURNS boolean
-LANGUAGE plpgsql IMMUTABLE SET plan_cache_mode = force_generic_plan
-AS $$
-DECLARE
-  v_body jsonb;
-BEGIN
-  BEGIN
-    v_body := body::jsonb;
-  EXCEPTION WHEN others THEN
-    RETURN strpos(body, json_user_id) > 0;
-  END;
-  RETURN jsonb_typeof(v_body) = 'object' AND v_body->>'user_id' = user_id
-      OR jsonb_typeof(v_body) <> 'object' AND strpos(body, json_user_id) > 0;
-END
-$$;
-COMMENT ON FUNCTION loginvault.body_names_user(text, text, text) IS
-  'Part of forget_user: whether a decrypted quarantined body names the user (its "user_id", or for a body that is not a JSON object, the user id as a JSON string in it).';
+  'Erase a user: originals and quarantined bodies destroyed (either originals mode; rejects found by user_tag), logins anonymised (user id and masks replaced), staged messages removed; audited without the user id. PII admin only; idempotent.';

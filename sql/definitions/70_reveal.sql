@@ -31,9 +31,9 @@
 -- only database access can rewrite: compare verify_reveal_audit()'s last hash
 -- with the log to detect removed newest rows.
 --
--- reveal_user_login / reveal_rejected_login (functions, below) remain for the
--- owner only (diagnostics, tests): they decrypt in the symmetric mode only,
--- and their audit row is part of the caller's transaction.
+-- These procedures are the one reveal path, for the owner too: the older
+-- functions reveal_user_login / reveal_rejected_login, whose audit row was part
+-- of the caller's transaction, were dropped (sql/migrations/0028).
 -- All of these use generic plans (plan_cache_mode): a custom plan would hold
 -- decrypted values or a key as constants, which auto_explain (log_verbose)
 -- would print. The key a row is under cannot be purged while the row
@@ -225,6 +225,10 @@ BEGIN
   IF v_reason IS NULL THEN
     RETURN;
   END IF;
+  IF v_key_id IS NULL THEN  -- 'forgotten' (65_forget.sql): the body is gone
+    RETURN QUERY SELECT v_reason, NULL::text;
+    RETURN;
+  END IF;
   IF armored_private_key IS NULL AND NOT EXISTS (SELECT FROM loginvault.keys k WHERE k.key_id = v_key_id) THEN
     RAISE EXCEPTION 'reveal: this rejected body is encrypted to a PGP public key; the private key is needed'
       USING HINT = 'loginvault reveal --private-key-file FILE (or copy the armored key into pg_temp.loginvault_private_key).';
@@ -290,61 +294,3 @@ END
 $$;
 COMMENT ON PROCEDURE public.reveal_rejected(text, text) IS
   'PII admin: the quarantined body of one message. Commits a chained audit row (reason required) before decrypting; refuses inside a transaction block.';
-
--- reveal_user_login: the originals of one login, found by login_id. The row
--- counts as found when the login and its originals both exist.
-CREATE OR REPLACE FUNCTION public.reveal_user_login(login_id bigint)
-RETURNS TABLE (message_id text, ip text, device_id text)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
-SET plan_cache_mode = force_generic_plan  -- the decrypted values are $n in a plan, never constants
-AS $$
-DECLARE
-  v_originals jsonb;
-  v_message_id text;
-BEGIN
-  SELECT u.message_id, loginvault.decrypt(o.originals, loginvault.originals_passphrase(o.key_id, NULL, NULL))::jsonb
-    INTO v_message_id, v_originals
-    FROM public.user_logins u
-    JOIN loginvault.user_login_originals o ON o.login_id = u.login_id
-   WHERE u.login_id = reveal_user_login.login_id;
-
-  INSERT INTO loginvault.reveal_audit (what, login_id, found)
-  VALUES ('user_login', reveal_user_login.login_id, FOUND);
-  -- (current_user is this function's owner here; session_user is who logged in)
-  RAISE LOG 'loginvault: % revealed user_login %', session_user, reveal_user_login.login_id;
-
-  IF v_message_id IS NOT NULL THEN
-    RETURN QUERY SELECT v_message_id,
-                        v_originals->>'ip', v_originals->>'device_id';
-  END IF;
-END
-$$;
-COMMENT ON FUNCTION public.reveal_user_login(bigint) IS
-  'Owner only (diagnostics): the original ip and device_id of one login, symmetric mode only; audited in the caller''s transaction. PII admins use CALL reveal_login.';
-
--- The quarantined body of one rejected message, for debugging a reject.
-CREATE OR REPLACE FUNCTION public.reveal_rejected_login(message_id text)
-RETURNS TABLE (reason text, body text)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, loginvault, pg_temp
-SET plan_cache_mode = force_generic_plan  -- the decrypted values are $n in a plan, never constants
-AS $$
-DECLARE
-  v_reason text;
-  v_body   text;
-BEGIN
-  SELECT r.reason, loginvault.decrypt(r.body_encrypted, loginvault.originals_passphrase(r.key_id, NULL, NULL))
-    INTO v_reason, v_body
-    FROM public.rejected_logins r
-   WHERE r.message_id = reveal_rejected_login.message_id;
-
-  INSERT INTO loginvault.reveal_audit (what, message_id, found)
-  VALUES ('rejected_login', reveal_rejected_login.message_id, FOUND);
-  RAISE LOG 'loginvault: % revealed rejected_login %', session_user, quote_literal(reveal_rejected_login.message_id);
-
-  IF v_reason IS NOT NULL THEN
-    RETURN QUERY SELECT v_reason, v_body;
-  END IF;
-END
-$$;
-COMMENT ON FUNCTION public.reveal_rejected_login(text) IS
-  'Owner only (diagnostics): the decrypted body of one quarantined message, symmetric mode only; audited in the caller''s transaction. PII admins use CALL reveal_rejected.';

@@ -42,8 +42,6 @@ REVOKE ALL ON public.raw_logins, public.user_logins, public.rejected_logins FROM
 REVOKE ALL ON FUNCTION public.stage_incoming_logins(integer),
                        public.stage_raw_login(text, text, timestamptz, integer),
                        public.quarantine_raw_login(text, text, text, timestamptz, integer),
-                       public.reveal_user_login(bigint),
-                       public.reveal_rejected_login(text),
                        public.forget_user(text, text)
   FROM PUBLIC;
 REVOKE ALL ON PROCEDURE public.reveal_login(bigint, text), public.reveal_rejected(text, text) FROM PUBLIC;
@@ -92,10 +90,7 @@ GRANT EXECUTE ON FUNCTION loginvault.status(interval), loginvault.staging_backlo
 -- requeue of quarantined messages (75_requeue.sql).
 GRANT SELECT ON public.rejected_logins, loginvault.user_login_originals TO loginvault_pii_admin;
 -- Reveals go through the procedures (70_reveal.sql): audit committed first,
--- reason required, hash-chained. reveal_user_login / reveal_rejected_login
--- are the owner's only (their audit row would roll back with the caller).
-REVOKE EXECUTE ON FUNCTION public.reveal_user_login(bigint), public.reveal_rejected_login(text)
-  FROM loginvault_pii_admin;  -- granted up to 0021
+-- reason required, hash-chained (the older reveal functions are dropped: 0028).
 GRANT EXECUTE ON PROCEDURE public.reveal_login(bigint, text), public.reveal_rejected(text, text)
   TO loginvault_pii_admin;
 GRANT EXECUTE ON FUNCTION loginvault.record_reveal(text, bigint, text, text),

@@ -92,16 +92,21 @@ struct HostileCorpusTests {
 
     /// What is wrong with where `hostile` ended (empty: nothing).
     static func problems(of hostile: HostileCase, messageId: String, on database: PostgresConnection) throws -> [String] {
-        // Superuser here: reveal_* decrypt what was stored, loginvault.mask gives the expected masks.
+        // Superuser here: the owner's keys decrypt what was stored, loginvault.mask gives the expected masks.
         let row = try database.query("""
             SELECT u.user_id, u.device_type, u.locale, u.app_version,
                    u.masked_ip, u.masked_device_id, o.ip, o.device_id,
                    u.create_date BETWEEN (now() AT TIME ZONE 'UTC')::date - 1 AND (now() AT TIME ZONE 'UTC')::date AS date_ok
-              FROM user_logins u CROSS JOIN LATERAL reveal_user_login(u.login_id) o
+              FROM user_logins u CROSS JOIN LATERAL (
+                     SELECT j->>'ip' AS ip, j->>'device_id' AS device_id
+                       FROM loginvault.user_login_originals x,
+                            LATERAL (SELECT loginvault.decrypt(x.originals, loginvault.originals_passphrase(x.key_id, NULL, NULL))::jsonb) d(j)
+                      WHERE x.login_id = u.login_id) o
              WHERE u.message_id = $1
             """, [.text(messageId)]).first
         let reject = try database.query("""
-            SELECT r.reason, q.body FROM rejected_logins r CROSS JOIN LATERAL reveal_rejected_login(r.message_id) q
+            SELECT r.reason, loginvault.decrypt(r.body_encrypted, loginvault.originals_passphrase(r.key_id, NULL, NULL)) AS body
+              FROM rejected_logins r
              WHERE r.message_id = $1
             """, [.text(messageId)]).first
 

@@ -95,8 +95,9 @@ struct MaskKeyOutsideTests {
         let masked = try count("SELECT count(*) FROM user_logins WHERE masked_ip IS NOT NULL")
         #expect(masked > 0)
         #expect(try count("""
-            SELECT count(*) FROM user_logins u
-             WHERE u.masked_ip = loginvault.mask('ip', (SELECT loginvault.canonical_ip(loginvault.trim_ws(r.ip)) FROM reveal_user_login(u.login_id) r),
+            SELECT count(*) FROM user_logins u JOIN loginvault.user_login_originals o USING (login_id)
+             WHERE u.masked_ip = loginvault.mask('ip', loginvault.canonical_ip(loginvault.trim_ws(
+                                   loginvault.decrypt(o.originals, loginvault.originals_passphrase(o.key_id, NULL, NULL))::jsonb->>'ip')),
                                                  loginvault.mask_key())
             """) == masked, "every ip mask is the HMAC under the key held outside")
         SecurityFigures.record(test: #function, kind: .security, checks: needles.count * 2,

@@ -53,8 +53,8 @@ struct PlaintextAtRestTests {
 
             // The ciphertext still holds them: the PII is encrypted, not lost.
             let revealed = try fixture.count("""
-                SELECT count(*) FROM rejected_logins r CROSS JOIN LATERAL reveal_rejected_login(r.message_id) q
-                 WHERE q.body LIKE '%203.0.113.7%'
+                SELECT count(*) FROM rejected_logins r
+                 WHERE loginvault.decrypt(r.body_encrypted, loginvault.originals_passphrase(r.key_id, NULL, NULL)) LIKE '%203.0.113.7%'
                 """)
             #expect(revealed == 2)
             SecurityFigures.record(test: #function, kind: .security, checks: needles.count,

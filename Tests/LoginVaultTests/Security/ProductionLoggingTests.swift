@@ -92,10 +92,13 @@ struct ProductionLoggingTests {
         #expect(try count("SELECT loginvault.purge_unused_data_keys()") >= 1)
         let keyNeedles = Array(Set(try keysBefore + keyEncodings()))
         #expect(keyNeedles.count >= 3 * 4, "the mask key, the purged data key and the new one, four encodings each")
-        let revealed = try database.query("SELECT count(*) FROM (SELECT login_id FROM user_logins ORDER BY login_id LIMIT 5) u CROSS JOIN LATERAL reveal_user_login(u.login_id) r WHERE r.ip IS NOT NULL")
-        #expect(revealed.first?[0].int == 5)
-        let revealedRejects = try database.query("SELECT count(*) FROM (SELECT message_id FROM rejected_logins ORDER BY reject_id LIMIT 5) m CROSS JOIN LATERAL reveal_rejected_login(m.message_id) r WHERE r.body IS NOT NULL")
-        #expect(revealedRejects.first?[0].int == 5)
+        // The reveal path (70_reveal.sql): one CALL per row, each committing its audit row first.
+        let revealed = try database.query("SELECT login_id FROM user_logins ORDER BY login_id LIMIT 5").rows.compactMap { $0[0].int }
+            .filter { try database.query("CALL reveal_login($1, 'production logging test', NULL, NULL, NULL, NULL)", [.int($0)]).first?["ip"].string != nil }
+        #expect(revealed.count == 5)
+        let revealedRejects = try database.query("SELECT message_id FROM rejected_logins ORDER BY reject_id LIMIT 5").rows.compactMap { $0[0].string }
+            .filter { try database.query("CALL reveal_rejected($1, 'production logging test', NULL, NULL, NULL)", [.text($0)]).first?["body"].string != nil }
+        #expect(revealedRejects.count == 5)
 
         let pii = try SamplePII.values + Self.corpusPII() + ["198.51.100.213", "null-id-device-4242"]
         #expect(pii.count > 198, "the sample's 198 values and the corpus's")

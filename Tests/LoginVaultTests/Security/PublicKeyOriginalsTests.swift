@@ -124,8 +124,8 @@ struct PublicKeyOriginalsTests {
         let batchKeys = try database.query("SELECT count(*) FROM loginvault.wrapped_keys").first?[0].int ?? 0
         #expect(batchKeys >= 2 && batchKeys < logins, "one wrapped key per batch (and per quarantined message), not per row")
 
-        // The owner's own database cannot decrypt: the old function reveals nothing.
-        #expect(try database.query("SELECT count(*) FROM user_logins u, reveal_user_login(u.login_id) r WHERE r.ip IS NOT NULL OR r.device_id IS NOT NULL")
+        // The owner's own database cannot decrypt: without a private key no row's key opens.
+        #expect(try database.query("SELECT count(*) FROM loginvault.user_login_originals o WHERE loginvault.originals_passphrase(o.key_id, NULL, NULL) IS NOT NULL")
                     .first?[0].int == 0)
 
         // loginvault reveal: refused without the key, shown with it (key and passphrase from files).
@@ -187,8 +187,8 @@ struct PublicKeyOriginalsTests {
         let decryptable = try Self.tryEveryKeyInTheDump(stolen)
         #expect(decryptable.tried > 100, "control: the candidates were tried")
         #expect(decryptable.opened == 0, "an original decrypts with something in the dump")
-        let ownReveal = try stolen.query("SELECT count(*) FROM user_logins u, reveal_user_login(u.login_id) r WHERE r.ip IS NOT NULL")
-        #expect(ownReveal.first?[0].int == 0, "the restored database's own reveal recovers nothing")
+        let ownKeys = try stolen.query("SELECT count(*) FROM loginvault.user_login_originals o WHERE loginvault.originals_passphrase(o.key_id, NULL, NULL) IS NOT NULL")
+        #expect(ownKeys.first?[0].int == 0, "the restored database's own keys open no original")
 
         // The batch keys themselves (unwrapped here, on the restored copy, whose log is not
         // searched) never reached the production-logging cluster's log, in hex or otherwise.
