@@ -53,7 +53,16 @@ struct HostileCorpusTests {
             #expect(statistics["released"] as? Int == 0)
             #expect((statistics["received"] as? Int ?? 0) >= cases.count)
             #expect(statistics["deleted"] as? Int == statistics["received"] as? Int)
-            #expect(try await fixture.messagesLeft() == 0, "messages left in the queue")
+            // Once, on a loaded machine, a message was counted as left although every received
+            // message was deleted (cause not found): read moto's counters again for a while, and
+            // if something is still left, say whether it is in flight, with the loader's summary.
+            var left = try await fixture.messagesLeft()
+            let countersDeadline = ContinuousClock.now + .seconds(10)
+            while left != 0, ContinuousClock.now < countersDeadline {
+                try await Task.sleep(for: .milliseconds(500))
+                left = try await fixture.messagesLeft()
+            }
+            #expect(left == 0, "messages left in the queue (\(try await fixture.messagesInvisible()) of them in flight); summary: \(statistics)")
 
             let database = try fixture.database.connect()
             #expect(try database.query("SELECT count(*) FROM raw_logins").first?[0].int == 0, "messages left in staging")

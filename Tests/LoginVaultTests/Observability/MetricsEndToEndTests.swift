@@ -51,10 +51,16 @@ struct MetricsEndToEndTests {
 
             // moto answers a receive slowly when thousands of messages wait (over the 11 s request
             // timeout at 2,500 here), so the messages arrive in waves, as a producer sends them.
+            // Each wave waits for the loader to take the last one, for at most 5 minutes (a
+            // loaded machine slows moto, not the contract; a loader that stops taking is caught
+            // by the checks after, which compare everything sent with the database).
             func feed(_ range: Range<Int>) async throws {
                 for start in stride(from: range.lowerBound, to: range.upperBound, by: 250) {
                     try await fixture.send(Self.bodies(start..<min(start + 250, range.upperBound)))
-                    while try await fixture.messagesLeft() > 500 { try await Task.sleep(for: .milliseconds(200)) }
+                    let waveDeadline = ContinuousClock.now + .seconds(300)
+                    while ContinuousClock.now < waveDeadline, loader.process.isRunning, try await fixture.messagesLeft() > 500 {
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
                 }
             }
             try await fixture.send(Self.rejectedBodies)
@@ -110,7 +116,10 @@ struct MetricsEndToEndTests {
                     && Scrape.value(final, "loginvault_processing_rows_upserted_total") == Double(users)
                     && Scrape.value(final, "loginvault_messages_deleted_total") == Scrape.value(final, "loginvault_messages_received_total")
             }
-            while ContinuousClock.now < deadline + .seconds(120), loader.process.isRunning, try await !settled() {
+            // Settling is timed from the last send (the feed's own pace depends on the machine's
+            // load), and is checked at least once, so `final` is always a real scrape.
+            let settleDeadline = ContinuousClock.now + .seconds(300)
+            while try await !settled(), ContinuousClock.now < settleDeadline, loader.process.isRunning {
                 try await Task.sleep(for: .milliseconds(500))
             }
             let received = try #require(Scrape.value(final, "loginvault_messages_received_total"))
