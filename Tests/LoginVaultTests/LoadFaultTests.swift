@@ -73,12 +73,24 @@ struct LoadFaultTests {
                 "deleted \(deleted) messages but only \(staged) were committed (and \(duplicates) redeliveries skipped)")
         #expect(staged + (try await fixture.messagesLeft()) >= 100, "messages were lost")
 
-        let rerun = try LoginVaultExecutable.run(["load", "--queue", fixture.queueName, "--database", database,
-                                                  "--wait-time-seconds", "1", "--log-level", "error"],
-                                                 environment: fixture.environment)
+        let rerunArguments = ["load", "--queue", fixture.queueName, "--database", database,
+                              "--wait-time-seconds", "1", "--log-level", "error"]
+        let rerun = try LoginVaultExecutable.run(rerunArguments, environment: fixture.environment)
         #expect(rerun.status == 0, "\(rerun.stderr)")
         #expect(try check.query("SELECT count(*) FROM user_logins").first![0].int == 100)
         #expect(try check.query("SELECT count(*) FROM raw_logins").first![0].int == 0)
+        // A copy the first loader committed but did not get deleted before it exited (its delete
+        // failed with the database, or was late on a loaded machine) stays invisible for the first
+        // loader's visibility timeout (30 s), so the rerun cannot see it. A run after that finds it
+        // a duplicate and deletes it: it never becomes a second login.
+        if try await fixture.messagesLeft() > 0 {
+            let inFlight = try await fixture.messagesInvisible()
+            try await Task.sleep(for: .seconds(32))
+            let last = try LoginVaultExecutable.run(rerunArguments, environment: fixture.environment)
+            #expect(last.status == 0, "\(last.stderr)")
+            #expect(try check.query("SELECT count(*) FROM user_logins").first![0].int == 100,
+                    "\(inFlight) copies were in flight after the rerun; the run after their visibility timeout made logins of them")
+        }
         #expect(try await fixture.messagesLeft() == 0)
     }
 
