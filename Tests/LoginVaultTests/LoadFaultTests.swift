@@ -79,10 +79,12 @@ struct LoadFaultTests {
         #expect(rerun.status == 0, "\(rerun.stderr)")
         #expect(try check.query("SELECT count(*) FROM user_logins").first![0].int == 100)
         #expect(try check.query("SELECT count(*) FROM raw_logins").first![0].int == 0)
-        // A copy the first loader committed but did not get deleted before it exited (its delete
-        // failed with the database, or was late on a loaded machine) stays invisible for the first
-        // loader's visibility timeout (30 s), so the rerun cannot see it. A run after that finds it
-        // a duplicate and deletes it: it never becomes a second login.
+        // Seen once under load: every login in, yet a copy still counted in flight after the rerun.
+        // A copy of a message the first loader staged can stay invisible for that loader's
+        // visibility timeout (30 s), out of the rerun's sight: e.g. a batch whose commit went
+        // through as the server stopped (the loader saw an error and released it) taken again by
+        // a receive still running as the loader exited. A run after the timeout must find such
+        // copies duplicates and delete them, making no second login.
         if try await fixture.messagesLeft() > 0 {
             let inFlight = try await fixture.messagesInvisible()
             try await Task.sleep(for: .seconds(32))
