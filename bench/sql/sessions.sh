@@ -59,7 +59,7 @@ process() {
 
 # The floor's batches on $1 sessions over bench_floor_raw (staged by the caller); prints rows/s.
 floor() {
-  PGOPTIONS="-c client_min_messages=warning -c bench.batch_size=$batch" on_sessions "$1" -f "$(dirname "$0")/floor_batches.sql"
+  on_sessions "$1" -c "SET bench.batch_size = $batch" -f "$(dirname "$0")/floor_batches.sql"
   left=$(q -c "SELECT count(*) FROM bench_floor_raw")
   [ "$left" = 0 ] || { echo "sessions.sh: $left floor rows left" >&2; exit 1; }
   q -c "TRUNCATE bench_floor_logins, bench_floor_originals" >/dev/null
