@@ -26,8 +26,10 @@
 -- SELECT * FROM loginvault.public_key_pairs() shows each pair and how many
 -- rows still need it; once a retired pair has none,
 -- SELECT loginvault.remove_public_key(id) deletes it with its (unused)
--- wrapped keys, and its private key may be destroyed. Re-encrypting old rows
--- to the new pair is not provided (it needs the old private key on the server).
+-- wrapped keys, and its private key may be destroyed. CALL
+-- loginvault.rewrap_public_key() with the old private key re-encrypts the old
+-- pair's batch keys to the current pair (84_key_pair_rewrap.sql), after which
+-- the old pair is unused.
 --
 -- A wrapped key is deleted only when no row is encrypted under it: a trigger
 -- refuses any DELETE (or TRUNCATE) of loginvault.wrapped_keys that would
