@@ -4,8 +4,9 @@ import Postgres
 
 /// `loginvault use-public-key`: the install-time choice of the public-key
 /// originals mode (`loginvault.use_public_key`, sql/definitions/15_public_key.sql),
-/// key-pair rotation, and the list and removal of retired pairs
-/// (`loginvault.public_key_pairs`, `loginvault.remove_public_key`).
+/// key-pair rotation, the re-wrapping of a retired pair's batch keys to the current pair
+/// (`CALL loginvault.rewrap_public_key`, sql/definitions/84_key_pair_rewrap.sql), and the list
+/// and removal of retired pairs (`loginvault.public_key_pairs`, `loginvault.remove_public_key`).
 struct UsePublicKeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "use-public-key",
@@ -20,21 +21,28 @@ struct UsePublicKeyCommand: ParsableCommand {
             Choose it on a new installation, after migrate and before the first load: it is \
             refused once anything was encrypted under the symmetric data key. Run again with a \
             new public key to rotate the key pair: new rows are encrypted to the new pair, old \
-            rows keep needing the old private key, and the old pair is kept until no original \
-            or quarantined body is under it (retention or erasure removes them). --list shows \
-            each pair and what it still encrypts; --remove deletes a retired pair that encrypts \
-            nothing any more, after which its private key can be destroyed. \
+            rows stay under the old pair. Then --rewrap with the OLD pair's private key \
+            (--private-key-file, never on the command line; sent as COPY data, as reveal does) \
+            re-encrypts each of its batch keys to the current public key, in committed batches \
+            (one decryption per batch key; the rows themselves are not touched), after which \
+            reveals and rotate-mask-key need only the new private key. Run it again to finish a \
+            run that stopped. Without --rewrap, the old pair is needed until retention or \
+            erasure removes its rows. --list shows each pair and what it still encrypts; \
+            --remove deletes a retired pair that encrypts nothing any more, after which its \
+            private key can be destroyed. \
             The key must be an RSA or Elgamal encryption key (pgcrypto does not do ECC). Never \
             give it the private key.
 
             Exit codes: 0 done; 1 error (not an armored public key, data already encrypted, \
-            a pair still in use, permission); 64 bad usage.
+            a pair still in use, a private key of no retired pair or that does not open its \
+            keys, permission); 64 bad usage.
 
             Examples:
               gpg --quick-generate-key 'loginvault PII <pii@example.com>' rsa3072 encrypt never
               gpg --armor --export pii@example.com > loginvault-public.asc
               loginvault use-public-key --key-file loginvault-public.asc
               loginvault use-public-key --key-file loginvault-public-2027.asc   # rotate
+              loginvault use-public-key --rewrap --private-key-file loginvault-private-2026.asc --key-passphrase-file ~/.pii-pass-2026
               loginvault use-public-key --list
               loginvault use-public-key --remove 1
             """
@@ -51,14 +59,33 @@ struct UsePublicKeyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Remove a retired key pair that encrypts nothing any more (its public_key_id, from --list).", valueName: "id"))
     var remove: Int?
 
+    @Flag(help: "Re-encrypt the batch keys of the retired pair whose private key --private-key-file gives to the current public key.")
+    var rewrap = false
+
+    @OptionGroup var privateKey: PrivateKeyOptions
+
+    @Option(name: .customLong("batch-size"), help: ArgumentHelp("With --rewrap: batch keys re-wrapped per committed batch.", valueName: "n"))
+    var batchSize = 1_000
+
     func validate() throws {
-        if [keyFile != nil, list, remove != nil].filter({ $0 }).count != 1 {
-            throw ValidationError("give exactly one of --key-file PATH, --list or --remove ID")
+        if [keyFile != nil, list, remove != nil, rewrap].filter({ $0 }).count != 1 {
+            throw ValidationError("give exactly one of --key-file PATH, --list, --remove ID or --rewrap")
         }
+        if rewrap && privateKey.privateKeyFile == nil {
+            throw ValidationError("--rewrap needs --private-key-file: the private key of the retired pair to re-wrap from")
+        }
+        if !rewrap && privateKey.privateKeyFile != nil {
+            throw ValidationError("--private-key-file goes with --rewrap only")
+        }
+        if batchSize < 1 { throw ValidationError("--batch-size must be a positive integer") }
     }
 
     func run() throws {
         do {
+            if rewrap {
+                try runRewrap()
+                return
+            }
             if list || remove != nil {
                 let connection = try database.connect()
                 defer { connection.close() }
@@ -89,6 +116,22 @@ struct UsePublicKeyCommand: ParsableCommand {
         } catch {
             throw fail(error)
         }
+    }
+
+    /// `--rewrap`: the old private key into this session's temporary tables (COPY), then
+    /// `CALL loginvault.rewrap_public_key` (it identifies the pair, refuses a wrong key before
+    /// anything changes, and commits between batches).
+    private func runRewrap() throws {
+        guard let secret = try privateKey.read() else { return }
+        let connection = try database.connect()
+        defer { connection.close() }
+        try PrivateKeyOptions.supply(secret, to: connection)
+        let row = try connection.query("CALL loginvault.rewrap_public_key($1::integer, NULL, NULL, NULL)", [.int(batchSize)]).first
+        PrivateKeyOptions.remove(from: connection)
+        let (from, to, moved) = (row?["from_public_key_id"].int ?? 0, row?["to_public_key_id"].int ?? 0, row?["moved"].int ?? 0)
+        print("\(moved) batch keys re-wrapped from key pair \(from) to the current key pair \(to); rows were not touched")
+        print("key pair \(from) encrypts nothing any more: remove it with loginvault use-public-key --remove \(from), then destroy its private key")
+        for line in try Self.pairs(connection) { print(line) }
     }
 
     /// One line per key pair of `loginvault.public_key_pairs()` (only the retired ones still in use if asked).
