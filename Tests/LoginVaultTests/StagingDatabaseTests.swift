@@ -132,14 +132,7 @@ struct StagingDatabaseTests {
                 let second = Task { try await staging.stage(Self.messages([racer, "\(racer)-other"]), maxReceives: 10) }
                 // Wait until the second session is blocked on the first one's row.
                 let watcher = try database.connect()
-                var waited = false
-                for _ in 0..<400 where !waited {
-                    waited = try watcher.query("""
-                        SELECT count(*) FROM pg_stat_activity
-                         WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%stage_incoming_logins%'
-                        """).first?[0].int == 1
-                    if !waited { try await Task.sleep(for: .milliseconds(25)) }
-                }
+                let waited = try await LockWait.sessionWaits(watcher, queryContaining: "stage_incoming_logins")
                 #expect(waited, "(control: the second loader waited for the first)")
                 try first.runScript(firstCommits ? "COMMIT" : "ROLLBACK")
                 let outcome = try await second.value

@@ -62,16 +62,7 @@ SELECT is((SELECT loginvault.decrypt(o.originals, loginvault.originals_passphras
           '192.0.2.85', 'the rows under the new pair still decrypt with its private key');
 
 -- Owner only.
-CREATE FUNCTION pg_temp.sqlstate_as(role_name name, stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE format('SET LOCAL ROLE %I', role_name);
-  EXECUTE stmt;
-  RESET ROLE;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RESET ROLE;
-  RETURN SQLSTATE;
-END $$;
+\ir support/sqlstate_as.psql
 SELECT is(pg_temp.sqlstate_as(r, 'SELECT * FROM loginvault.public_key_pairs()'), '42501', 'public_key_pairs refused for ' || r)
   FROM unnest(ARRAY['loginvault_pii_admin', 'loginvault_loader']::name[]) r;
 SELECT is(pg_temp.sqlstate_as('loginvault_pii_admin', format('SELECT loginvault.remove_public_key(%s)', (SELECT id FROM pair2))), '42501',

@@ -139,16 +139,7 @@ SELECT throws_like(format('SELECT loginvault.rewrap_batch(%s, %s, 10, %L, NULL)'
                    '%is no longer the current pair%', 'a batch whose target pair was rotated away stops');
 
 -- Owner only.
-CREATE FUNCTION pg_temp.sqlstate_as(role_name name, stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE format('SET LOCAL ROLE %I', role_name);
-  EXECUTE stmt;
-  RESET ROLE;
-  RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-  RESET ROLE;
-  RETURN SQLSTATE;
-END $$;
+\ir support/sqlstate_as.psql
 SELECT is(pg_temp.sqlstate_as(r, format('SELECT loginvault.rewrap_batch(%s, %s, 10, %L, NULL)', (SELECT id FROM pair2), (SELECT id FROM pair3), :'sec2')),
           '42501', 'rewrap_batch refused for ' || r)
   FROM unnest(ARRAY['loginvault_pii_admin', 'loginvault_loader']::name[]) r;

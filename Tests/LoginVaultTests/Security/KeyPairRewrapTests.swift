@@ -143,14 +143,7 @@ struct KeyPairRewrapTests {
             #expect(try LoginVaultExecutable.run(["use-public-key", "--key-file", second.publicKey.path] + connection).status == 0)
             let rewrap = try LoginVaultExecutable.start(["use-public-key", "--rewrap", "--private-key-file", first.privateKey.path,
                                                          "--key-passphrase-file", first.passphraseFile.path] + connection)
-            var waited = false
-            for _ in 0..<400 where !waited {
-                waited = try database.query("""
-                    SELECT count(*) FROM pg_stat_activity
-                     WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%rewrap_public_key%'
-                    """).first?[0].int == 1
-                if !waited { try await Task.sleep(for: .milliseconds(25)) }
-            }
+            let waited = try await LockWait.sessionWaits(database, queryContaining: "rewrap_public_key")
             #expect(waited, "the rewrap waits for the writer that still holds the old pair")
             // The writer wraps its batch key to the pair it took, and commits.
             try writer.query("INSERT INTO loginvault.wrapped_keys (key_id, public_key_id, wrapped_key) SELECT $1::integer, $2::integer, loginvault.wrap_key('rr-batch-key', $2::integer)",
