@@ -110,7 +110,7 @@ struct UsePublicKeyCommand: ParsableCommand {
             print("originals are now encrypted to PGP key \(pgpKeyId) (public key \(id)); keep its private key outside the database")
             let older = try Self.pairs(connection, retiredInUseOnly: true)
             if !older.isEmpty {
-                print("retired key pairs still needed (keep their private keys until nothing uses them; then --remove ID):")
+                print("retired key pairs still needed (re-wrap them with --rewrap --private-key-file OLD.asc, or keep their private keys until nothing uses them; then --remove ID):")
                 for line in older { print(line) }
             }
         } catch {

@@ -22,7 +22,8 @@
 --
 -- Key-pair rotation: use_public_key with a new public key retires the old one
 -- (no new encryption) and keeps it: rows stay under the old pair, and their
--- reveals need its private key, until they are removed (retention, erasure).
+-- reveals need its private key, until they are removed (retention, erasure)
+-- or its batch keys are re-wrapped to the new pair (below).
 -- SELECT * FROM loginvault.public_key_pairs() shows each pair and how many
 -- rows still need it; once a retired pair has none,
 -- SELECT loginvault.remove_public_key(id) deletes it with its (unused)
@@ -253,7 +254,7 @@ BEGIN
   IF v_pair.in_use THEN
     RAISE EXCEPTION 'remove_public_key: key pair % (PGP key %) still encrypts % originals and % quarantined bodies',
       v_pair.public_key_id, v_pair.pgp_key_id, v_pair.originals, v_pair.rejects
-      USING HINT = 'Keep it (and its private key) until retention or erasure has removed those rows.';
+      USING HINT = 'Re-wrap its batch keys to the current pair with its private key (loginvault use-public-key --rewrap --private-key-file FILE), or keep it until retention or erasure has removed those rows.';
   END IF;
   DELETE FROM loginvault.wrapped_keys w WHERE w.public_key_id = remove_public_key.public_key_id;
   GET DIAGNOSTICS v_deleted = ROW_COUNT;
