@@ -4,7 +4,8 @@ import Postgres
 
 /// `--private-key-file` and `--key-passphrase-file`: the PII admins' PGP private key of the
 /// public-key mode (sql/definitions/15_public_key.sql), for the commands that decrypt
-/// originals (`reveal`, `rotate-mask-key`). Never an argument value: a file, or standard input.
+/// originals or batch keys (`reveal`, `rotate-mask-key`, `use-public-key --rewrap`). Never an
+/// argument value: a file, or standard input.
 ///
 /// The key reaches the server only as COPY data into this session's temporary tables
 /// `loginvault_private_key` and `loginvault_key_password` (COPY data is not written to the
