@@ -61,6 +61,10 @@ struct KeyPairRewrapTests {
         let notYet = try cli(["rotate-mask-key"] + newKeyOnly)
         #expect(notYet.status == 1 && notYet.stderr.contains("does not open"), "\(notYet.stdout) \(notYet.stderr)")
 
+        let help = try LoginVaultExecutable.run(["use-public-key", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("Examples:") && help.stdout.contains("use-public-key --rewrap --private-key-file"),
+                "--help shows the rewrap with an example: \(help.stdout)")
+
         // Refusals change nothing.
         let usage = try cli(["use-public-key", "--rewrap"])
         #expect(usage.status == 64 && usage.stderr.contains("--rewrap needs --private-key-file"), "\(usage.stderr)")
