@@ -3,7 +3,8 @@ import Postgres
 /// How a `load` run behaves; the command line fills it in.
 public struct LoadSettings: Sendable {
     /// `drain`: stop once the queue stays empty for a long poll with none of this load's messages
-    /// in flight (not yet deleted or released). `follow`: run until stopped.
+    /// in flight (not yet deleted or released) nor on their way in another receive's answer
+    /// (see `QueueLoader.nothingWithheld`). `follow`: run until stopped.
     public enum Mode: String, Sendable, CaseIterable {
         case drain, follow
     }

@@ -226,13 +226,13 @@ public final class QueueLoader: Sendable {
         while !isStopping, !Task.isCancelled {
             if pool.retireIfSurplus() { return false }
             // The messages held stay within their bound (the writer or the deletes are behind).
-            guard pool.startReceive(wanted: 10, held: inFlight.count) else {
+            guard let ticket = pool.startReceive(wanted: 10, held: inFlight.count) else {
                 try? await Task.sleep(for: .milliseconds(20))
                 continue
             }
             let wanted = reserve(10)
             guard wanted > 0 else {
-                pool.failed(sent: false)
+                pool.failed(ticket, sent: false)
                 return true
             }
             let messages: [IncomingMessage]
@@ -257,9 +257,8 @@ public final class QueueLoader: Sendable {
                 }
                 failingSince = nil
                 backoff = .milliseconds(250)
-                pool.answered(asked: wanted, got: messages.count)
             } catch {
-                pool.failed(sent: !(Task.isCancelled || isStopping))
+                pool.failed(ticket, sent: !(Task.isCancelled || isStopping))
                 giveBack(wanted)
                 if Task.isCancelled || isStopping { return true }
                 let retryable = (error as? QueueError)?.retryable ?? true
@@ -280,21 +279,43 @@ public final class QueueLoader: Sendable {
             }
             giveBack(wanted - messages.count)
             if messages.isEmpty {
+                pool.answered(ticket, asked: wanted, got: 0)
                 guard settings.mode == .drain else { continue }
-                // A FIFO queue withholds a message group while any of its messages is in flight:
-                // an empty answer means "drained" only if none of ours was in flight when the
-                // receive was sent (nor is now).
-                if inFlightWhenSent == 0 && inFlight.count == 0 { return true }
+                if inFlightWhenSent == 0, await nothingWithheld(from: ticket, pool: pool) { return true }
                 try? await Task.sleep(for: .milliseconds(100))
                 continue
             }
             inFlight.add(messages, visibleAgainAt: requestedAt + .seconds(settings.visibilityTimeout))
+            pool.answered(ticket, asked: wanted, got: messages.count)
             statistics.update { $0.received += messages.count }
             // Handed over even if shutdown began meanwhile (send ignores cancellation):
             // the writer stages or releases them.
             if await inbox.send(contentsOf: messages) { pool.blocked() }
         }
         return true
+    }
+
+    /// Whether a drain's empty answer to `ticket` (sent while this process held no message)
+    /// means the queue is drained. A FIFO queue withholds a message group while any of its
+    /// messages is in flight, and SQS hands messages out before its answer arrives here: a
+    /// receive that SQS served before ours may have taken the last unlocked groups, while its
+    /// answer was still on its way, and then ours came back empty with the rest of the queue
+    /// locked behind those messages. Ending then is wrong: the receiver holding them may retire
+    /// as one too many (`--receivers auto`), and then nobody receives the rest and the drain
+    /// exits 0 early (`DrainEndTests` plays this in order). So wait until every receive started
+    /// before our answer arrived (all SQS may have served before ours) has answered, then trust
+    /// the empty answer only if none of them, nor any other since ours was sent, brought
+    /// messages or failed (a failed receive may have taken some), and none are in flight now.
+    /// Not drained: the caller receives again. On an idle queue this adds no request and little
+    /// time: the receives waited for are the other receivers' last long polls, which the drain
+    /// waits for anyway.
+    private func nothingWithheld(from ticket: ReceiverPool.Ticket, pool: ReceiverPool) async -> Bool {
+        let last = pool.lastStarted
+        while !isStopping, !Task.isCancelled {
+            if let quiet = pool.quietSince(ticket, through: last) { return quiet && inFlight.count == 0 }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
     }
 
     // MARK: - Writing
