@@ -5,8 +5,10 @@
 # Asserts nothing about timings. BENCH_N and BENCH_BATCH_SIZE override.
 # BENCH_FLOOR_PARTS=1 also prints what each part of the floor costs
 # (bench/sql/floor_parts.py; BENCH_ROUNDS rounds, 5 by default; ~3 min more).
-# Then bench/sql/sessions.sh: the procedure on 1 and on 2 sessions at once
-# (BENCH_SESSION_ROUNDS rounds, 5 by default; BENCH_SESSIONS=0 skips it).
+# Then bench/sql/sessions.sh, on a second, fresh database in the symmetric mode
+# (bench.sql leaves its own in the public-key mode): the procedure, the floor and
+# an HMAC-only query on 1 and on 2 sessions at once (BENCH_SESSION_ROUNDS rounds,
+# 5 by default; BENCH_SESSIONS=0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir="$(pwd)/.build/local/bench-sql-$$"
