@@ -78,9 +78,11 @@ struct RotateMaskKeyCommand: ParsableCommand {
             if let newKey {
                 try PrivateKeyOptions.copyTemporaryTable(connection, "loginvault_mask_key", column: "key_hex", rows: [newKey])
             }
-            // The simple query protocol: a procedure that COMMITs runs as a top-level CALL. It
+            // A top-level CALL (outside a transaction block), so the procedure may COMMIT between
+            // batches; its values are bind parameters, as use-public-key --rewrap passes them. It
             // checks the private key before it begins anything.
-            try connection.runScript("CALL loginvault.rotate_mask_key(\(batchSize)\(newKey == nil ? "" : ", held_outside => true"))")
+            _ = try connection.query("CALL loginvault.rotate_mask_key($1::integer, $2::boolean)",
+                                     [.int(batchSize), newKey == nil ? .null : .bool(true)])
             if secret != nil { PrivateKeyOptions.remove(from: connection) }
             let after = try activeVersion(connection)
             print("mask key version \(after) is active (was \(before)); every login is re-masked under it and the previous key is erased")

@@ -89,7 +89,7 @@ struct MaskRotationPublicKeyTests {
 
         // The server log, read before anything below sends the private key as a parameter.
         let log = try production.log()
-        #expect(log.contains("CALL loginvault.rotate_mask_key(10)"), "control: log_statement logged the rotation")
+        #expect(log.contains("CALL loginvault.rotate_mask_key($1::integer, $2::boolean)"), "control: log_statement logged the rotation")
         #expect(log.contains("COPY pg_temp.loginvault_private_key"), "control: the COPY statement was logged (its data is not)")
         #expect(log.contains("Query Text:") && log.contains("remask_batch"), "control: auto_explain logged the nested statements")
         let privateKey = try String(contentsOf: keys.privateKey, encoding: .utf8)
